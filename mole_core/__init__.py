@@ -1,0 +1,49 @@
+"""MoLE: Mixture of LoRA Experts — one frozen base model, many LoRA adapters, a router.
+
+The public API: :class:`Registry` and :class:`Manifest` for what exists, the spec types and
+:data:`hookimpl` for plugins, and :class:`MoLE` (imported lazily: it pulls in torch) to run it all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import AdapterError, ManifestError, MoleError, NotFoundError
+from .hookspecs import hookimpl
+from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, RouterEntry, TrainingRecord
+from .registry import Registry
+from .specs import DatasetSpec, ExpertSpec, LoraDefaults, RouterSpec, RoutingExamples, TextExample
+
+if TYPE_CHECKING:
+    from .runtime import MoLE
+
+__all__ = [
+    "AdapterError",
+    "BaseModelRef",
+    "DatasetSpec",
+    "ExpertEntry",
+    "ExpertSpec",
+    "HubLocation",
+    "LoraDefaults",
+    "Manifest",
+    "ManifestError",
+    "MoLE",
+    "MoleError",
+    "NotFoundError",
+    "Registry",
+    "RouterEntry",
+    "RouterSpec",
+    "RoutingExamples",
+    "TextExample",
+    "TrainingRecord",
+    "hookimpl",
+]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MoLE":
+        from .runtime import MoLE
+
+        return MoLE
+    raise AttributeError(name)

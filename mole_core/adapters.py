@@ -1,0 +1,159 @@
+"""Reading PEFT adapter directories without loading a model: config, checksum, tensor shapes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import AdapterError
+
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+PICKLE_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
+ADAPTER_FILES = (CONFIG_NAME, WEIGHTS_NAME)
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """What MoLE needs from a PEFT LoRA adapter directory."""
+
+    path: Path
+    rank: int
+    alpha: float
+    target_modules: list[str]
+    base_model: str | None
+    config: dict[str, Any]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterInfo:
+    """Validate a PEFT LoRA adapter directory and return its rank, alpha, targets and base model."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise AdapterError(f"adapter directory {path} does not exist")
+    config_path = path / CONFIG_NAME
+    if not config_path.is_file():
+        raise AdapterError(f"{path} has no {CONFIG_NAME}: not a PEFT adapter directory")
+    if not (path / WEIGHTS_NAME).is_file():
+        pickles = [name for name in PICKLE_WEIGHTS if (path / name).is_file()]
+        if pickles and not allow_pickle:
+            raise AdapterError(
+                f"{path / pickles[0]} is a pickle, which can run code when loaded; convert it to "
+                f"safetensors or pass --allow-pickle if you trust it"
+            )
+        if not pickles:
+            raise AdapterError(f"{path} has no {WEIGHTS_NAME}")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdapterError(f"{config_path}: invalid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise AdapterError(f"{config_path}: expected a JSON object")
+    peft_type = str(config.get("peft_type", "LORA")).upper()
+    if peft_type != "LORA":
+        raise AdapterError(f"{config_path}: peft_type is {peft_type}, MoLE needs LORA")
+    rank = config.get("r")
+    alpha = config.get("lora_alpha", rank)
+    targets = config.get("target_modules")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
+        raise AdapterError(f"{config_path}: r must be a positive integer, got {rank!r}")
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
+        raise AdapterError(f"{config_path}: lora_alpha must be a positive number, got {alpha!r}")
+    if isinstance(targets, str):
+        targets = [targets]
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        raise AdapterError(f"{config_path}: target_modules must be a non-empty list of module names")
+    base = config.get("base_model_name_or_path")
+    return AdapterInfo(
+        path=path,
+        rank=rank,
+        alpha=float(alpha),
+        target_modules=sorted(targets),
+        base_model=base if isinstance(base, str) and base else None,
+        config=config,
+    )
+
+
+def weights_path(directory: Path) -> Path:
+    """The adapter's weight file: safetensors if present, else the (opted-in) pickle."""
+    safe = directory / WEIGHTS_NAME
+    if safe.is_file():
+        return safe
+    for name in PICKLE_WEIGHTS:
+        if (directory / name).is_file():
+            return directory / name
+    raise AdapterError(f"{directory} has no {WEIGHTS_NAME}")
+
+
+def _normalise(model_id: str) -> str:
+    return model_id.strip().rstrip("/").replace("\\", "/").lower()
+
+
+def same_base(adapter_base: str | None, registry_base: str) -> bool:
+    """Whether an adapter's recorded base model names the registry's base model.
+
+    Hub ids and local paths both occur (``meta-llama/Llama-3.2-3B`` vs ``/models/llama-3.2-3b``), so
+    the final path component decides when the full names differ. An adapter that records no base
+    cannot be checked by name; its tensor shapes still are (:func:`check_shapes`).
+    """
+    if not adapter_base:
+        return True
+    a, b = _normalise(adapter_base), _normalise(registry_base)
+    return a == b or a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
+
+
+_LAYER_RE = re.compile(r"\.(lora_A|lora_B)(?:\.[^.]+)?\.weight$")
+
+
+def tensor_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
+    """Shapes of every tensor in the adapter's safetensors file, read from its header only."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as fh:
+            return {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise AdapterError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({exc})") from None
+
+
+def model_dims(config: dict[str, Any]) -> set[int]:
+    """Feature sizes a transformer's linear layers can have, from its config."""
+    hidden = config.get("hidden_size") or config.get("d_model") or config.get("n_embd")
+    dims = {hidden} if hidden else set()
+    for key in ("intermediate_size", "ffn_dim", "n_inner"):
+        if config.get(key):
+            dims.add(config[key])
+    heads = config.get("num_attention_heads")
+    if hidden and heads:
+        head_dim = config.get("head_dim") or hidden // heads
+        dims.add(heads * head_dim)
+        dims.add((config.get("num_key_value_heads") or heads) * head_dim)
+    return {int(d) for d in dims if d}
+
+
+def check_shapes(directory: Path, base_config: dict[str, Any], rank: int | None = None) -> None:
+    """Refuse an adapter whose LoRA matrices cannot fit the base model's layers."""
+    dims = model_dims(base_config)
+    if not dims:
+        return
+    for key, shape in tensor_shapes(directory).items():
+        match = _LAYER_RE.search(key)
+        if not match or len(shape) != 2:
+            continue
+        outer = shape[1] if match.group(1) == "lora_A" else shape[0]
+        if outer not in dims:
+            raise AdapterError(
+                f"{directory}: tensor {key} has size {outer}, which no layer of the base model has "
+                f"(sizes {sorted(dims)}): the adapter was made for another base model"
+            )

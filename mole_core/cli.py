@@ -1,0 +1,245 @@
+"""The ``mole`` command line: parses, calls the library, prints. No logic lives here.
+
+Command groups for the runtime, training and the Hub live in :mod:`mole_core.commands`; this module
+holds the shared options, error handling, and the registry commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import plugins
+from .errors import MoleError
+from .manifest import ExpertEntry
+from .registry import Registry
+
+COMMAND_MODULES = ("mole_core.commands.runtime", "mole_core.commands.train", "mole_core.commands.hub")
+
+
+class MoleGroup(click.Group):
+    """Turns a :class:`MoleError` into ``error: <one line>`` and its exit status, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MoleError as exc:
+            click.secho(f"error: {exc}", err=True, fg="red")
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def registry_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--registry",
+        "registry_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        envvar="MOLE_REGISTRY",
+        show_default=True,
+        help="Registry directory (holds mole.toml).",
+    )(func)
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(func)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def entry_json(entry: ExpertEntry) -> dict[str, Any]:
+    return entry.model_dump(mode="json", exclude_none=True)
+
+
+@click.group(cls=MoleGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.version_option(package_name="mole-lora", prog_name="mole")
+def cli(verbose: int) -> None:
+    """MoLE: one frozen base model, many LoRA experts, a router that picks one per query."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base", required=True, help="Base model: Hub id or local path.")
+@click.option("--revision", default=None, help="Hub revision of the base model.")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@registry_option
+def init(directory: Path | None, base: str, revision: str | None, dtype: str, registry_dir: Path) -> None:
+    """Create a registry in DIRECTORY (default: --registry, else the current directory)."""
+    registry = Registry.init(directory or registry_dir, base=base, revision=revision, dtype=dtype)
+    click.echo(f"created {registry.manifest_path} for base model {base}")
+
+
+@cli.command("add-expert")
+@click.argument("name")
+@click.option("--adapter", type=click.Path(path_type=Path), help="PEFT adapter directory to copy in.")
+@click.option("--hub", "hub_ref", help="Hub repo REPO_ID[@REVISION] to fetch the adapter from.")
+@click.option("--task", help="One sentence: what the expert is for.")
+@click.option("--rank", type=int, help="Expected LoRA rank (refused if the adapter says otherwise).")
+@click.option("--alpha", type=float, help="Expected LoRA alpha (refused if the adapter says otherwise).")
+@click.option("--example", "examples", multiple=True, help="An example query (repeatable), for routing.")
+@click.option("--plugin", help="Plugin whose expert spec this adapter implements.")
+@click.option("--replace", is_flag=True, help="Replace an expert of the same name.")
+@click.option("--allow-pickle", is_flag=True, help="Accept a pickle (.bin) adapter: only if you trust it.")
+@json_option
+@registry_option
+def add_expert(
+    name: str,
+    adapter: Path | None,
+    hub_ref: str | None,
+    task: str | None,
+    rank: int | None,
+    alpha: float | None,
+    examples: tuple[str, ...],
+    plugin: str | None,
+    replace: bool,
+    allow_pickle: bool,
+    as_json: bool,
+    registry_dir: Path,
+) -> None:
+    """Register the LoRA adapter NAME from a local directory or the Hub."""
+    from .experts import add_expert as add
+
+    if (adapter is None) == (hub_ref is None):
+        raise click.UsageError("give exactly one of --adapter DIR or --hub REPO_ID[@REV]")
+    entry = add(
+        Registry(registry_dir),
+        name,
+        adapter=adapter,
+        hub=hub_ref,
+        task=task,
+        rank=rank,
+        alpha=alpha,
+        examples=list(examples),
+        plugin=plugin,
+        replace=replace,
+        allow_pickle=allow_pickle,
+    )
+    if as_json:
+        echo_json(entry_json(entry))
+    else:
+        click.echo(f"registered {entry.name} (r={entry.rank}, alpha={entry.alpha:g}, sha256 {entry.sha256[:12]}…)")
+
+
+@cli.command("remove-expert")
+@click.argument("name")
+@registry_option
+def remove_expert(name: str, registry_dir: Path) -> None:
+    """Remove the expert NAME and its files."""
+    Registry(registry_dir).remove_expert(name)
+    click.echo(f"removed {name}")
+
+
+@cli.command("list")
+@json_option
+@registry_option
+def list_(as_json: bool, registry_dir: Path) -> None:
+    """List registered experts."""
+    manifest = Registry(registry_dir).load()
+    if as_json:
+        echo_json(
+            {
+                "base": manifest.base.model_dump(mode="json", exclude_none=True),
+                "router": manifest.router.model_dump(mode="json", exclude_none=True) if manifest.router else None,
+                "experts": [entry_json(e) for e in manifest.experts],
+            }
+        )
+        return
+    click.echo(f"base model: {manifest.base.id} ({manifest.base.dtype})")
+    if manifest.router:
+        click.echo(f"router:     {manifest.router.name} over {', '.join(manifest.router.labels)}")
+    if not manifest.experts:
+        click.echo("no experts registered (mole add-expert NAME --adapter DIR)")
+        return
+    rows = [("NAME", "RANK", "ALPHA", "PLUGIN", "TASK")] + [
+        (e.name, str(e.rank), f"{e.alpha:g}", e.plugin or "-", e.task or "-") for e in manifest.experts
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@registry_option
+def show(name: str, as_json: bool, registry_dir: Path) -> None:
+    """Show everything recorded about the expert NAME."""
+    entry = Registry(registry_dir).get_expert(name)
+    data = entry_json(entry)
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str, ensure_ascii=False)
+        click.echo(f"{key + ':':16} {value}")
+
+
+@cli.command()
+@json_option
+@registry_option
+def validate(as_json: bool, registry_dir: Path) -> None:
+    """Check every entry's files, checksums and configs; exit 1 on any problem."""
+    registry = Registry(registry_dir)
+    problems = registry.validate()
+    if as_json:
+        echo_json({"ok": not problems, "problems": [{"subject": p.subject, "message": p.message} for p in problems]})
+    else:
+        for problem in problems:
+            click.echo(f"problem: {problem}")
+        if not problems:
+            click.echo(f"{registry.manifest_path}: ok ({len(registry.experts())} experts)")
+    if problems:
+        sys.exit(1)
+
+
+@cli.command("plugins")
+@json_option
+def plugins_(as_json: bool) -> None:
+    """List plugins with the experts, routers and datasets each provides, and broken ones."""
+    cat = plugins.catalogue()
+    names = plugins.plugin_names()
+    data = {
+        "plugins": [
+            {"name": name, **cat.provided.get(name, {"experts": [], "routers": [], "datasets": []})} for name in names
+        ],
+        "problems": [{"plugin": p.plugin, "hook": p.hook, "message": p.message} for p in cat.problems],
+    }
+    if as_json:
+        echo_json(data)
+        return
+    for plugin in data["plugins"]:
+        click.echo(plugin["name"])
+        for kind in ("experts", "routers", "datasets"):
+            if plugin[kind]:
+                click.echo(f"  {kind}: {', '.join(plugin[kind])}")
+    for problem in cat.problems:
+        click.secho(f"broken: {problem}", fg="yellow")
+
+
+def _load_command_modules() -> None:
+    for module in COMMAND_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
+_load_command_modules()
+
+
+def main() -> None:
+    cli(prog_name="mole")

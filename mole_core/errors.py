@@ -1,0 +1,38 @@
+"""Exceptions the CLI turns into one-line messages.
+
+Anything derived from :class:`MoleError` is a *user* problem (bad input, missing file, conflicting
+values): the CLI prints ``error: <message>`` and exits with :attr:`MoleError.exit_code`. Any other
+exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MoleError(Exception):
+    """A problem the user can fix; its message is one line."""
+
+    exit_code = 1
+
+
+class ManifestError(MoleError):
+    """``mole.toml`` cannot be read: bad TOML, an unknown field, a wrong type, a duplicate name."""
+
+    exit_code = 2
+
+    def __init__(self, path: object, field: str | None, message: str) -> None:
+        self.path = str(path)
+        self.field = field
+        where = f"{self.path}: {field}: " if field else f"{self.path}: "
+        super().__init__(where + message)
+
+
+class AdapterError(MoleError):
+    """An adapter directory is missing, malformed, or contradicts what the user or registry says."""
+
+
+class NotFoundError(MoleError):
+    """A named expert, router, plugin or dataset does not exist."""
+
+
+class RegistryBusyError(MoleError):
+    """Another process holds a lock the operation needs (e.g. two trainings of one expert)."""

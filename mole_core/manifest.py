@@ -1,0 +1,194 @@
+"""The registry manifest (``mole.toml``): what adapters *do* exist, where, and with which checksums.
+
+Pydantic models are the single source of truth; ``registry/schema.json`` is generated from them
+(``python -m mole_core.manifest > registry/schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ManifestError
+from .specs import Name
+
+MANIFEST_NAME = "mole.toml"
+SCHEMA_VERSION = 1
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BaseModelRef(_Model):
+    """The frozen base model every adapter in the registry was trained on."""
+
+    id: str = Field(min_length=1, description="Hub id (org/name) or local path of the base model.")
+    revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit).")
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class HubLocation(_Model):
+    """Where an adapter lives on the Hugging Face Hub."""
+
+    repo_id: str = Field(min_length=1)
+    revision: str = "main"
+    subfolder: str | None = None
+    commit: str | None = Field(default=None, description="Commit sha of the last push or pull.")
+
+
+class TrainingRecord(_Model):
+    """How an adapter was trained, when MoLE trained it."""
+
+    dataset: str | None = None
+    examples: int | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    learning_rate: float | None = None
+    final_loss: float | None = None
+    seconds: float | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExpertEntry(_Model):
+    """One registered LoRA adapter."""
+
+    name: Name
+    task: str = ""
+    rank: int = Field(gt=0)
+    alpha: float = Field(gt=0)
+    target_modules: list[str] = Field(min_length=1)
+    base_model: str = Field(description="The base model the adapter was made for.")
+    plugin: str | None = Field(default=None, description="Plugin whose expert spec this adapter implements.")
+    path: str = Field(description="Adapter directory, relative to the registry directory.")
+    hub: HubLocation | None = None
+    sha256: str | None = Field(default=None, pattern=SHA256_PATTERN, description="Of adapter_model.safetensors.")
+    examples: list[str] = Field(default_factory=list, description="Example queries, for routing without training.")
+    training: TrainingRecord | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RouterEntry(_Model):
+    """The trained router the runtime loads."""
+
+    name: Name = Field(description="Router kind, as registered by a plugin (e.g. bert-tiny).")
+    path: str = Field(description="Router directory, relative to the registry directory.")
+    labels: list[str] = Field(min_length=1, description="Expert names, in the router's output order.")
+    sha256: str | None = Field(default=None, pattern=SHA256_PATTERN, description="Of model.safetensors.")
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Manifest(_Model):
+    """The whole registry: one base model, one router, any number of experts."""
+
+    schema_version: int = SCHEMA_VERSION
+    base: BaseModelRef
+    router: RouterEntry | None = None
+    experts: list[ExpertEntry] = Field(default_factory=list)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value > SCHEMA_VERSION:
+            raise ValueError(f"schema version {value} is newer than this MoLE understands ({SCHEMA_VERSION})")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Manifest:
+        seen: set[str] = set()
+        for i, expert in enumerate(self.experts):
+            if expert.name in seen:
+                raise ValueError(f"experts[{i}].name: duplicate expert name {expert.name!r}")
+            seen.add(expert.name)
+        return self
+
+    def expert(self, name: str) -> ExpertEntry | None:
+        return next((e for e in self.experts if e.name == name), None)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.experts]
+
+    # -- TOML ---------------------------------------------------------------------------------------
+    def to_toml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return tomli_w.dumps(data)
+
+    @classmethod
+    def from_toml(cls, text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
+        """Parse and validate; any problem is a :class:`ManifestError` naming the file and field."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ManifestError(path, None, f"invalid TOML: {exc}") from None
+        return cls.from_data(data, path)
+
+    @classmethod
+    def from_data(cls, data: Any, path: str | Path = MANIFEST_NAME) -> Manifest:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            field, message = describe_validation_error(exc, data)
+            raise ManifestError(path, field, message) from None
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ManifestError(path, None, "not UTF-8 text") from None
+        return cls.from_toml(text, path)
+
+
+def describe_validation_error(exc: ValidationError, data: Any = None) -> tuple[str | None, str]:
+    """The first error as (dotted field, message), naming the expert rather than its index."""
+    err = exc.errors()[0]
+    loc = list(err.get("loc", ()))
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            item = node[part]
+            name = item.get("name") if isinstance(item, dict) else None
+            parts[-1] = f"{parts[-1]}[{part}]" + (f" ({name})" if isinstance(name, str) else "") if parts else str(part)
+            node = item
+            continue
+        parts.append(str(part))
+        node = node.get(part) if isinstance(node, dict) else None
+    message = err["msg"]
+    if err.get("type") == "extra_forbidden":
+        message = "unknown field"
+    elif err.get("type") == "missing":
+        message = "required field is missing"
+    message = message.removeprefix("Value error, ")
+    if "duplicate expert name" in message and not parts:
+        field, _, message = message.partition(": ")
+        return field, message
+    return (".".join(parts) or None), message
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "MoLE registry manifest (mole.toml)"
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates registry/schema.json
+    print(schema_text(), end="")

@@ -1,0 +1,347 @@
+"""The registry directory: ``mole.toml`` plus the adapters and router it records.
+
+The registry is the only writer of the manifest. Every change runs under an exclusive file lock and
+ends in an atomic rename, so concurrent ``mole`` processes never lose an entry and a crash leaves the
+old manifest or the new one. Adapter directories are staged next to their final place and renamed in
+before the manifest names them; a crash in between leaves an unlisted directory, never a listed
+entry without files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from . import atomic
+from .adapters import (
+    ADAPTER_FILES,
+    CONFIG_NAME,
+    AdapterInfo,
+    check_shapes,
+    read_adapter,
+    same_base,
+    sha256_file,
+    weights_path,
+)
+from .errors import AdapterError, MoleError, NotFoundError, RegistryBusyError
+from .manifest import (
+    MANIFEST_NAME,
+    BaseModelRef,
+    ExpertEntry,
+    HubLocation,
+    Manifest,
+    RouterEntry,
+    TrainingRecord,
+    utcnow,
+)
+from .specs import check_name
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".mole.lock"
+LOCK_TIMEOUT = float(os.environ.get("MOLE_LOCK_TIMEOUT", "120"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``validate`` found wrong."""
+
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+
+class Registry:
+    """A registry directory. Cheap to construct; every method re-reads the manifest."""
+
+    def __init__(self, root: str | os.PathLike[str] = ".") -> None:
+        self.root = Path(root)
+
+    # -- paths --------------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST_NAME
+
+    def expert_dir(self, entry_or_name: ExpertEntry | str) -> Path:
+        if isinstance(entry_or_name, ExpertEntry):
+            return self.root / entry_or_name.path
+        return self.root / "experts" / entry_or_name
+
+    def router_dir(self, entry: RouterEntry) -> Path:
+        return self.root / entry.path
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    # -- reading ------------------------------------------------------------------------------------
+    def load(self) -> Manifest:
+        if not self.manifest_path.is_file():
+            raise NotFoundError(f"no registry at {self.root} (no {MANIFEST_NAME}; run `mole init {self.root}`)")
+        return Manifest.read(self.manifest_path)
+
+    def experts(self) -> list[ExpertEntry]:
+        return self.load().experts
+
+    def get_expert(self, name: str) -> ExpertEntry:
+        manifest = self.load()
+        entry = manifest.expert(name)
+        if entry is None:
+            known = ", ".join(manifest.names()) or "none"
+            raise NotFoundError(f"no expert {name!r} in {self.manifest_path} (registered: {known})")
+        return entry
+
+    # -- writing ------------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, timeout: float | None = None) -> Iterator[None]:
+        lock = FileLock(str(self.root / LOCK_NAME), timeout=LOCK_TIMEOUT if timeout is None else timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RegistryBusyError(f"registry {self.root} is locked by another process") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Manifest]:
+        """Lock, load, let the caller change the manifest, write it back atomically."""
+        with self.lock():
+            manifest = self.load()
+            yield manifest
+            self._write(manifest)
+
+    def _write(self, manifest: Manifest) -> None:
+        text = Manifest.model_validate(manifest.model_dump()).to_toml()  # re-validate before writing
+        atomic.write_text(self.manifest_path, text)
+
+    @classmethod
+    def init(
+        cls,
+        root: str | os.PathLike[str],
+        base: str,
+        revision: str | None = None,
+        dtype: str = "float32",
+        exist_ok: bool = False,
+    ) -> Registry:
+        """Create a registry directory for ``base``; refuse to overwrite an existing one."""
+        registry = cls(root)
+        registry.root.mkdir(parents=True, exist_ok=True)
+        with registry.lock():
+            if registry.exists():
+                if exist_ok:
+                    manifest = registry.load()
+                    if manifest.base.id != base:
+                        raise MoleError(
+                            f"{registry.manifest_path} already exists for base model {manifest.base.id!r}"
+                        )
+                    return registry
+                raise MoleError(f"{registry.manifest_path} already exists")
+            try:
+                manifest = Manifest(base=BaseModelRef(id=base, revision=revision, dtype=dtype))
+            except Exception as exc:
+                raise MoleError(f"invalid base model settings: {exc}") from None
+            registry._write(manifest)
+        return registry
+
+    def add_expert(
+        self,
+        name: str,
+        adapter: str | os.PathLike[str],
+        *,
+        task: str | None = None,
+        rank: int | None = None,
+        alpha: float | None = None,
+        plugin: str | None = None,
+        examples: list[str] | None = None,
+        hub: HubLocation | None = None,
+        training: TrainingRecord | None = None,
+        expected_sha256: str | None = None,
+        replace: bool = False,
+        allow_pickle: bool = False,
+        base_config: dict[str, Any] | None = None,
+    ) -> ExpertEntry:
+        """Copy a PEFT adapter into the registry and record it.
+
+        Rank, alpha and target modules come from ``adapter_config.json``; a ``rank``/``alpha`` given
+        here that contradicts the file is refused, as is an adapter made for another base model
+        (by recorded name, and by tensor shapes when the base model's config is at hand).
+        ``expected_sha256`` (from the Hub, say) must match the weights, or nothing is registered.
+        """
+        try:
+            check_name(name, "expert name")
+        except ValueError as exc:
+            raise MoleError(str(exc)) from None
+        manifest = self.load()
+        if manifest.expert(name) is not None and not replace:
+            raise MoleError(f"expert {name!r} is already registered (remove it first, or replace it)")
+        info = read_adapter(adapter, allow_pickle=allow_pickle)
+        self._check_against(info, manifest.base, rank=rank, alpha=alpha, base_config=base_config)
+
+        staged = atomic.staging_dir(self.root / "experts", name)
+        try:
+            files = [CONFIG_NAME, weights_path(info.path).name]
+            extra = [p.name for p in info.path.iterdir() if p.is_file() and p.name in {"README.md"}]
+            for filename in files + extra:
+                shutil.copy2(info.path / filename, staged / filename)
+            sha = sha256_file(weights_path(staged))
+            if expected_sha256 is not None and sha != expected_sha256:
+                raise AdapterError(
+                    f"checksum mismatch for {name!r}: expected {expected_sha256}, got {sha} "
+                    f"(the file is corrupt or was tampered with)"
+                )
+            now = utcnow()
+            entry = ExpertEntry(
+                name=name,
+                task=task or "",
+                rank=info.rank,
+                alpha=info.alpha,
+                target_modules=info.target_modules,
+                base_model=manifest.base.id,
+                plugin=plugin,
+                path=f"experts/{name}",
+                hub=hub,
+                sha256=sha,
+                examples=[e for e in (examples or []) if e.strip()],
+                training=training,
+                created_at=now,
+                updated_at=now,
+            )
+            with self.transaction() as manifest:
+                old = manifest.expert(name)
+                if old is not None and not replace:
+                    raise MoleError(f"expert {name!r} is already registered (remove it first, or replace it)")
+                if old is not None:
+                    entry.created_at = old.created_at
+                    manifest.experts = [e for e in manifest.experts if e.name != name]
+                atomic.publish_dir(staged, self.expert_dir(name))
+                manifest.experts.append(entry)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        log.info("registered expert %s (r=%d) from %s", name, entry.rank, info.path)
+        return entry
+
+    def _check_against(
+        self,
+        info: AdapterInfo,
+        base: BaseModelRef,
+        *,
+        rank: int | None,
+        alpha: float | None,
+        base_config: dict[str, Any] | None,
+    ) -> None:
+        if rank is not None and rank != info.rank:
+            raise AdapterError(f"--rank {rank} contradicts {info.path / CONFIG_NAME}, which says r={info.rank}")
+        if alpha is not None and float(alpha) != info.alpha:
+            raise AdapterError(
+                f"--alpha {alpha} contradicts {info.path / CONFIG_NAME}, which says lora_alpha={info.alpha:g}"
+            )
+        if not same_base(info.base_model, base.id):
+            raise AdapterError(
+                f"{info.path} was made for base model {info.base_model!r}, but this registry's base is {base.id!r}"
+            )
+        if base_config is None:
+            from .basemodel import local_config
+
+            base_config = local_config(base)
+        if base_config is not None and (info.path / "adapter_model.safetensors").is_file():
+            check_shapes(info.path, base_config)
+
+    def remove_expert(self, name: str) -> ExpertEntry:
+        """Drop an expert from the manifest, then delete its files."""
+        with self.transaction() as manifest:
+            entry = manifest.expert(name)
+            if entry is None:
+                raise NotFoundError(f"no expert {name!r} in {self.manifest_path}")
+            manifest.experts = [e for e in manifest.experts if e.name != name]
+        target = self.expert_dir(entry)
+        if target.exists() and target.resolve().is_relative_to(self.root.resolve()):
+            trash = target.parent / f".{target.name}.removed"
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(target, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        log.info("removed expert %s", name)
+        return entry
+
+    def update_expert(self, name: str, **changes: Any) -> ExpertEntry:
+        """Change recorded fields of an expert (e.g. its hub location after a push)."""
+        with self.transaction() as manifest:
+            entry = manifest.expert(name)
+            if entry is None:
+                raise NotFoundError(f"no expert {name!r} in {self.manifest_path}")
+            for key, value in changes.items():
+                setattr(entry, key, value)
+            entry.updated_at = utcnow()
+        return entry
+
+    def set_router(self, entry: RouterEntry | None) -> None:
+        with self.transaction() as manifest:
+            manifest.router = entry
+
+    # -- checking -----------------------------------------------------------------------------------
+    def validate(self) -> list[Problem]:
+        """Every listed file exists, checksums match, configs agree with the manifest."""
+        manifest = self.load()
+        problems: list[Problem] = []
+        for entry in manifest.experts:
+            problems.extend(self._validate_expert(entry, manifest.base))
+        if manifest.router is not None:
+            problems.extend(self._validate_router(manifest.router, manifest))
+        return problems
+
+    def _validate_expert(self, entry: ExpertEntry, base: BaseModelRef) -> list[Problem]:
+        subject = f"expert {entry.name}"
+        directory = self.expert_dir(entry)
+        if not directory.is_dir():
+            return [Problem(subject, f"directory {directory} is missing")]
+        missing = [name for name in ADAPTER_FILES if not (directory / name).is_file()]
+        if missing:
+            return [Problem(subject, f"{directory} lacks {', '.join(missing)}")]
+        problems: list[Problem] = []
+        try:
+            info = read_adapter(directory)
+        except MoleError as exc:
+            return [Problem(subject, str(exc))]
+        if entry.sha256 is None:
+            problems.append(Problem(subject, "no sha256 recorded"))
+        else:
+            actual = sha256_file(directory / "adapter_model.safetensors")
+            if actual != entry.sha256:
+                problems.append(Problem(subject, f"checksum mismatch: manifest {entry.sha256[:12]}…, file {actual[:12]}…"))
+        if info.rank != entry.rank:
+            problems.append(Problem(subject, f"rank {entry.rank} in manifest, r={info.rank} in {CONFIG_NAME}"))
+        if info.alpha != entry.alpha:
+            problems.append(Problem(subject, f"alpha {entry.alpha:g} in manifest, {info.alpha:g} in {CONFIG_NAME}"))
+        if sorted(info.target_modules) != sorted(entry.target_modules):
+            problems.append(Problem(subject, f"target modules differ from {CONFIG_NAME}"))
+        if not same_base(entry.base_model, base.id):
+            problems.append(Problem(subject, f"made for base {entry.base_model!r}, registry base is {base.id!r}"))
+        return problems
+
+    def _validate_router(self, entry: RouterEntry, manifest: Manifest) -> list[Problem]:
+        subject = f"router {entry.name}"
+        problems: list[Problem] = []
+        directory = self.router_dir(entry)
+        if not directory.is_dir():
+            return [Problem(subject, f"directory {directory} is missing")]
+        weights = directory / "model.safetensors"
+        if entry.sha256 is not None:
+            if not weights.is_file():
+                problems.append(Problem(subject, f"{weights} is missing"))
+            elif sha256_file(weights) != entry.sha256:
+                problems.append(Problem(subject, "checksum mismatch on model.safetensors"))
+        unknown = [label for label in entry.labels if manifest.expert(label) is None]
+        if unknown:
+            problems.append(Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)"))
+        return problems

@@ -1,0 +1,157 @@
+"""What a plugin *declares*: experts, routers and datasets that can exist.
+
+Specs are the catalogue; the manifest (:mod:`mole_core.manifest`) records adapters that do exist.
+An expert spec need not be trained yet, and a registered adapter need not have a spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+"""All attention and MLP projections of a Llama-style block: the paper's targets."""
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Names become directory names and CLI arguments: lower-case slugs only."""
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be 1-64 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit"
+        )
+    if value == "base":
+        raise ValueError(f"{what} 'base' is reserved for the bare base model")
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+"""A validated expert, router or dataset name."""
+
+
+class LoraDefaults(BaseModel):
+    """The LoRA hyper-parameters an expert is trained with unless the user overrides them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(gt=0, le=4096)
+    alpha: float | None = Field(default=None, gt=0, description="Defaults to the rank (alpha = r).")
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: list(LLAMA_TARGETS), min_length=1)
+
+    @model_validator(mode="after")
+    def _alpha_defaults_to_rank(self) -> LoraDefaults:
+        if self.alpha is None:
+            self.alpha = float(self.rank)
+        return self
+
+
+class RoutingExamples(BaseModel):
+    """What a router learns an expert from: templates with slot fillers, and/or plain example queries.
+
+    ``templates`` use ``{slot}`` placeholders filled from ``slots``; templates are the unit of the
+    held-out split, so a test query never shares a template with a training one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    templates: list[str] = Field(default_factory=list)
+    slots: dict[str, list[str]] = Field(default_factory=dict)
+    examples: list[str] = Field(default_factory=list)
+    dataset_queries: bool = Field(
+        default=False, description="Also use the prompts of the expert's dataset as real example queries."
+    )
+
+    @model_validator(mode="after")
+    def _slots_cover_templates(self) -> RoutingExamples:
+        for template in self.templates:
+            for slot in re.findall(r"{(\w+)}", template):
+                if not self.slots.get(slot):
+                    raise ValueError(f"template {template!r} uses slot {slot!r} that has no fillers")
+        return self
+
+
+class ExpertSpec(BaseModel):
+    """An expert a plugin offers: its task, LoRA defaults, data and routing examples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    task: str = Field(min_length=1, description="One sentence: what the expert is for.")
+    lora: LoraDefaults
+    dataset: str | None = Field(default=None, description="Name of a registered dataset spec.")
+    prompt_template: str = Field(default="{query}", description="How a query is framed for this expert.")
+    routing: RoutingExamples = Field(default_factory=RoutingExamples)
+    plugin: str | None = Field(default=None, description="Set by the plugin manager.")
+
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_query(cls, value: str) -> str:
+        if "{query}" not in value:
+            raise ValueError("prompt_template must contain {query}")
+        return value
+
+
+class TextExample(BaseModel):
+    """One training or evaluation example for a causal LM: the loss is taken on ``completion``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = ""
+    completion: str
+
+
+@runtime_checkable
+class DatasetLoader(Protocol):
+    def __call__(self, split: str, limit: int | None, offline: bool) -> Iterator[TextExample]: ...
+
+
+class DatasetSpec(BaseModel):
+    """A dataset a plugin offers: where it lives on the Hub and how to read it offline."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: Name
+    description: str = ""
+    hub_id: str | None = None
+    hub_config: str | None = None
+    license: str = ""
+    splits: list[str] = Field(default_factory=lambda: ["train", "test"])
+    offline_source: Path | None = Field(default=None, description="Bundled files used when offline.")
+    loader: Callable[..., Any] = Field(
+        description="loader(split, limit, offline) -> iterable of TextExample", exclude=True
+    )
+    plugin: str | None = None
+
+
+    def load(self, split: str = "train", limit: int | None = None, offline: bool = True) -> list[TextExample]:
+        """Read up to ``limit`` examples of ``split``; ``offline`` uses the bundled sample."""
+        if split not in self.splits:
+            from .errors import NotFoundError
+
+            raise NotFoundError(f"dataset {self.name!r} has no split {split!r} (it has {', '.join(self.splits)})")
+        out: list[TextExample] = []
+        for example in self.loader(split, limit, offline):
+            out.append(example if isinstance(example, TextExample) else TextExample.model_validate(example))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+
+class RouterSpec(BaseModel):
+    """A router kind a plugin offers: how to build a fresh one and how to load a saved one."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: Name
+    description: str = ""
+    build: Callable[..., Any] = Field(description="build(labels, **options) -> Router", exclude=True)
+    load: Callable[..., Any] = Field(description="load(directory) -> Router", exclude=True)
+    needs_training: bool = True
+    plugin: str | None = None
+
