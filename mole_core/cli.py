@@ -22,7 +22,12 @@ from .errors import MoleError
 from .manifest import ExpertEntry
 from .registry import Registry
 
-COMMAND_MODULES = ("mole_core.commands.runtime", "mole_core.commands.train", "mole_core.commands.hub")
+COMMAND_MODULES = (
+    "mole_core.commands.runtime",
+    "mole_core.commands.train",
+    "mole_core.commands.router",
+    "mole_core.commands.hub",
+)
 
 
 class MoleGroup(click.Group):

@@ -1,0 +1,111 @@
+"""Shared fixtures: a tiny Llama base model, adapters for it, registries, plugin registration."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tiny import build_tiny_llama, make_adapter  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny Llama saved as a local base model (seconds to build)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def other_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny Llama with another hidden size: adapters for it must not fit ``tiny_base``."""
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "other-llama", hidden=96)
+
+
+@pytest.fixture(scope="session")
+def adapter_factory(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """make(rank=4, seed=1, base=tiny_base) -> adapter directory, cached per arguments."""
+    cache: dict[tuple, Path] = {}
+    root = tmp_path_factory.mktemp("adapters")
+
+    def make(rank: int = 4, seed: int = 1, base: Path | None = None, **kw) -> Path:
+        key = (rank, seed, str(base or tiny_base), tuple(sorted(kw.items())))
+        if key not in cache:
+            out = root / f"r{rank}-s{seed}-{len(cache)}"
+            cache[key] = make_adapter(base or tiny_base, out, rank=rank, seed=seed, **kw)
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture
+def registry(tmp_path: Path, tiny_base: Path):  # noqa: ANN201
+    from mole_core import Registry
+
+    return Registry.init(tmp_path / "reg", base=str(tiny_base))
+
+
+@pytest.fixture
+def copy_adapter(tmp_path: Path) -> Callable[[Path], Path]:
+    """A writable copy of an adapter directory, for tests that tamper with files."""
+
+    def copy(src: Path) -> Path:
+        dst = tmp_path / f"copy-{src.name}"
+        shutil.copytree(src, dst)
+        return dst
+
+    return copy
+
+
+@pytest.fixture
+def register_plugin() -> Iterator[Callable[[object, str], None]]:
+    """Register plugin objects for one test and remove them afterwards."""
+    from mole_core import plugins
+
+    removers: list[Callable[[], None]] = []
+
+    def register(plugin: object, name: str) -> None:
+        removers.append(plugins.register_plugin(plugin, name))
+
+    yield register
+    for remove in reversed(removers):
+        remove()
+
+
+def run_mole(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``mole`` CLI in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mole_core", *args], capture_output=True, text=True, env=full_env, cwd=cwd
+    )
+
+
+@pytest.fixture
+def mole() -> Callable[..., subprocess.CompletedProcess]:
+    return run_mole
+
+
+@pytest.fixture
+def cli():  # noqa: ANN201
+    """Invoke the CLI in-process with click's runner: fast, for most command tests."""
+    from click.testing import CliRunner
+
+    from mole_core.cli import cli as mole_cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs):  # noqa: ANN202
+        return runner.invoke(mole_cli, list(args), catch_exceptions=False, **kwargs)
+
+    return invoke
