@@ -122,7 +122,7 @@ def tensor_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
 
     try:
         with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as fh:
-            return {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+            return {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}  # noqa: SIM118
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise AdapterError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({exc})") from None
 

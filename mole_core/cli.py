@@ -237,6 +237,14 @@ def plugins_(as_json: bool) -> None:
         click.secho(f"broken: {problem}", fg="yellow")
 
 
+@cli.command()
+def schema() -> None:
+    """Print the manifest's JSON Schema (the source of registry/schema.json)."""
+    from .manifest import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
 def _load_command_modules() -> None:
     for module in COMMAND_MODULES:
         if importlib.util.find_spec(module) is not None:

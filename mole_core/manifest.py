@@ -1,14 +1,14 @@
 """The registry manifest (``mole.toml``): what adapters *do* exist, where, and with which checksums.
 
 Pydantic models are the single source of truth; ``registry/schema.json`` is generated from them
-(``python -m mole_core.manifest > registry/schema.json``).
+(``mole schema > registry/schema.json``).
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class _Model(BaseModel):
@@ -189,6 +189,3 @@ def json_schema() -> dict[str, Any]:
 def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
-
-if __name__ == "__main__":  # pragma: no cover - regenerates registry/schema.json
-    print(schema_text(), end="")

@@ -1,0 +1,54 @@
+"""Reading queries from files: plain lines or JSON lines with a ``query`` field, streamed in chunks.
+
+A file of any size is read lazily, so memory does not grow with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import MoleError
+
+
+def iter_queries(path: str | Path) -> Iterator[str]:
+    """Yield one query per non-blank line; a line starting with ``{`` must be JSON with a ``query``."""
+    path = Path(path)
+    if str(path) != "-" and not path.is_file():
+        raise MoleError(f"query file {path} does not exist")
+    import sys
+
+    handle = sys.stdin if str(path) == "-" else open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+    try:
+        for number, line in enumerate(handle, 1):
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("{"):
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+                query = row.get("query") if isinstance(row, dict) else None
+                if not isinstance(query, str) or not query.strip():
+                    raise MoleError(f"{path}:{number}: JSON line has no non-empty 'query' field")
+                yield query
+            else:
+                yield text
+    except UnicodeDecodeError:
+        raise MoleError(f"{path}: not UTF-8 text") from None
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+
+
+def chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,330 @@
+"""The MoLE runtime: one base model in memory, every registered adapter attached by name, a router.
+
+``route`` asks the router; ``generate`` runs a whole batch at once, each row with its own adapter
+(PEFT's per-row ``adapter_names``, or the stacked fast path of :mod:`mole_core.fastlora` when it
+applies), so queries routed to different experts never serialise. The runtime reads the registry
+and never writes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from . import basemodel
+from .adapters import WEIGHTS_NAME, sha256_file
+from .errors import AdapterError, MoleError, NotFoundError
+from .manifest import ExpertEntry, Manifest
+from .registry import Registry
+from .routing import Route, Router
+
+log = logging.getLogger(__name__)
+
+BASE = "base"
+PEFT_BASE = "__base__"
+BLEND_CACHE_SIZE = 16
+
+
+class Generation(BaseModel):
+    """One generated answer: the text, which expert (or blend) produced it, and the router's scores."""
+
+    query: str
+    text: str
+    expert: str
+    experts: dict[str, float] = Field(default_factory=dict, description="Blend weights when top_k > 1.")
+    scores: dict[str, float] = Field(default_factory=dict)
+    new_tokens: int = 0
+
+
+def check_queries(queries: Sequence[str]) -> list[str]:
+    """Refuse empty or whitespace-only queries, naming the first one (1-based)."""
+    if isinstance(queries, str):
+        queries = [queries]
+    out = list(queries)
+    if not out:
+        raise MoleError("no queries given")
+    for i, query in enumerate(out, 1):
+        if not isinstance(query, str) or not query.strip():
+            raise MoleError(f"query {i} is empty")
+    return out
+
+
+class MoLE:
+    """A loaded mixture: base model + adapters + router. Build it with :meth:`from_registry`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        manifest: Manifest,
+        model: Any,
+        tokenizer: Any,
+        router: Router | None,
+    ) -> None:
+        self.registry = registry
+        self.manifest = manifest
+        self.model = model
+        self.tokenizer = tokenizer
+        self._router = router
+        self._blends: OrderedDict[tuple[tuple[str, float], ...], str] = OrderedDict()
+        self._mixed = _make_mixed(model)
+
+    # -- loading ------------------------------------------------------------------------------------
+    @classmethod
+    def from_registry(
+        cls,
+        directory: str | os.PathLike[str] | Registry = ".",
+        *,
+        dtype: str | None = None,
+        load_router: bool = True,
+    ) -> MoLE:
+        """Load the base model once, attach every registered adapter under its name, load the router."""
+        registry = directory if isinstance(directory, Registry) else Registry(directory)
+        manifest = registry.load()
+        source = basemodel.resolve_source(manifest.base)
+        tokenizer = basemodel.load_tokenizer(manifest.base, source)
+        model = basemodel.load_model(manifest.base, source, dtype=dtype)
+        model = attach_adapters(model, registry, manifest.experts)
+        router = None
+        if load_router and manifest.experts:
+            from .routing import load_router as load
+
+            router = load(registry, manifest)
+        return cls(registry, manifest, model, tokenizer, router)
+
+    @property
+    def experts(self) -> list[str]:
+        return self.manifest.names()
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            raise MoleError("no router: register experts, then run `mole train-router` (or force --expert)")
+        return self._router
+
+    def add_expert(self, entry: ExpertEntry) -> None:
+        """Attach an adapter registered after loading, without reloading the base model."""
+        self.model = attach_adapters(self.model, self.registry, [entry])
+        self.manifest.experts.append(entry)
+        if self._mixed is not None:
+            self._mixed.invalidate()
+
+    # -- routing ------------------------------------------------------------------------------------
+    def route(self, queries: Sequence[str]) -> list[Route]:
+        """The chosen expert and every expert's probability, per query."""
+        queries = check_queries(queries)
+        return self.router.route(queries)
+
+    # -- generation ---------------------------------------------------------------------------------
+    def generate(
+        self,
+        queries: Sequence[str],
+        *,
+        max_new_tokens: int = 64,
+        expert: str | None = None,
+        top_k: int = 1,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        """Answer every query in one batch.
+
+        ``expert=None`` routes each query; a name forces that expert for all; ``"base"`` runs the bare
+        base model. ``top_k > 1`` blends each query's K best experts, weighted by the router.
+        """
+        queries = check_queries(queries)
+        if max_new_tokens < 1:
+            raise MoleError("max_new_tokens must be at least 1")
+        if top_k < 1:
+            raise MoleError("top_k must be at least 1")
+        if expert is not None and expert != BASE and expert not in self.experts:
+            raise NotFoundError(f"no expert {expert!r} (registered: {', '.join(self.experts) or 'none'}; or 'base')")
+        if expert is None and not self.experts:
+            expert = BASE
+        routes: list[Route | None] = [None] * len(queries)
+        if expert is None:
+            routes = list(self.route(queries))
+        per_row, weights = self._assign(routes, expert, top_k)
+        texts, counts = self._generate_rows(
+            queries, per_row, max_new_tokens=max_new_tokens, do_sample=do_sample,
+            temperature=temperature, top_p=top_p, seed=seed,
+        )
+        out = []
+        for query, route, row_weights, text, count in zip(queries, routes, weights, texts, counts, strict=True):
+            label = "+".join(row_weights) if row_weights else BASE
+            out.append(
+                Generation(
+                    query=query, text=text, expert=label, experts=row_weights,
+                    scores=route.scores if route else {}, new_tokens=count,
+                )
+            )
+        return out
+
+    def _assign(
+        self, routes: Sequence[Route | None], expert: str | None, top_k: int
+    ) -> tuple[list[str | None], list[dict[str, float]]]:
+        """Per row: the PEFT adapter name to run (None = bare base) and the experts' blend weights."""
+        per_row: list[str | None] = []
+        weights: list[dict[str, float]] = []
+        for route in routes:
+            if route is None:
+                name = None if expert == BASE else expert
+                per_row.append(name)
+                weights.append({name: 1.0} if name else {})
+                continue
+            ranked = sorted(route.scores.items(), key=lambda kv: -kv[1])[: min(top_k, len(route.scores))]
+            ranked = [(n, p) for n, p in ranked if n in self.experts]
+            if not ranked:
+                raise MoleError(f"the router chose {route.expert!r}, which is not loaded")
+            if len(ranked) == 1:
+                per_row.append(ranked[0][0])
+                weights.append({ranked[0][0]: 1.0})
+                continue
+            total = sum(p for _, p in ranked) or 1.0
+            blend = {n: round(p / total, 2) for n, p in ranked}
+            per_row.append(self._blend_adapter(blend))
+            weights.append(blend)
+        return per_row, weights
+
+    def _blend_adapter(self, blend: dict[str, float]) -> str:
+        """A PEFT adapter mixing experts with ``cat`` (exact for different ranks), cached per combination."""
+        key = tuple(sorted(blend.items()))
+        if key in self._blends:
+            self._blends.move_to_end(key)
+            return self._blends[key]
+        name = "blend__" + "__".join(f"{n}_{int(round(w * 100))}" for n, w in key).replace("-", "_").replace(".", "_")
+        self.model.add_weighted_adapter(
+            adapters=[n for n, _ in key], weights=[w for _, w in key], adapter_name=name, combination_type="cat"
+        )
+        self._blends[key] = name
+        if len(self._blends) > BLEND_CACHE_SIZE:
+            _, old = self._blends.popitem(last=False)
+            self.model.delete_adapter(old)
+        if self._mixed is not None:
+            self._mixed.invalidate()
+        return name
+
+    def prompts(self, queries: Sequence[str], max_new_tokens: int) -> list[str]:
+        """Queries framed with the chat template (where the tokenizer has one), long ones truncated."""
+        limit = _context_length(self.model) - max_new_tokens - 32
+        out = []
+        for i, query in enumerate(queries, 1):
+            ids = self.tokenizer(query, add_special_tokens=False)["input_ids"]
+            if limit > 0 and len(ids) > limit:
+                log.warning("query %d has %d tokens; truncated to %d to fit the context", i, len(ids), limit)
+                query = self.tokenizer.decode(ids[:limit])
+            if getattr(self.tokenizer, "chat_template", None):
+                query = self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": query}], add_generation_prompt=True, tokenize=False
+                )
+            out.append(query)
+        return out
+
+    def _generate_rows(
+        self,
+        queries: Sequence[str],
+        per_row: Sequence[str | None],
+        *,
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+    ) -> tuple[list[str], list[int]]:
+        import torch
+
+        prompts = self.prompts(queries, max_new_tokens)
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not has_template)
+        batch = {k: v.to(self.model.device) for k, v in batch.items()}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": do_sample,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p)
+            if seed is not None:
+                torch.manual_seed(seed)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            output = self._run_generate(batch, list(per_row), kwargs)
+        new = output[:, batch["input_ids"].shape[1] :]
+        texts, counts = [], []
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
+        for row in new.tolist():
+            n = next((i for i, t in enumerate(row) if t in eos), len(row))
+            counts.append(n)
+            texts.append(self.tokenizer.decode(row[:n], skip_special_tokens=True).strip())
+        return texts, counts
+
+    def _run_generate(self, batch: dict[str, Any], per_row: list[str | None], kwargs: dict[str, Any]) -> Any:
+        from peft import PeftModel
+
+        if not isinstance(self.model, PeftModel):
+            return self.model.generate(**batch, **kwargs)
+        if self._mixed is not None:
+            with self._mixed.rows(per_row):
+                return self.model.generate(**batch, **kwargs)
+        names = [name if name is not None else PEFT_BASE for name in per_row]
+        return self.model.generate(**batch, adapter_names=names, **kwargs)
+
+
+def _context_length(model: Any) -> int:
+    config = getattr(model, "config", None)
+    return int(getattr(config, "max_position_embeddings", 0) or 2048)
+
+
+def _make_mixed(model: Any) -> Any:
+    """The stacked mixed-adapter fast path, when available for this model; else PEFT's own path."""
+    if os.environ.get("MOLE_FAST_LORA", "1") == "0":
+        return None
+    try:
+        from peft import PeftModel
+
+        from .fastlora import MixedLoRA
+    except ImportError:
+        return None
+    return MixedLoRA(model) if isinstance(model, PeftModel) else None
+
+
+def verify_adapter(registry: Registry, entry: ExpertEntry) -> Path:
+    """The adapter directory, after checking its weights against the manifest's sha256."""
+    directory = registry.expert_dir(entry)
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise AdapterError(f"expert {entry.name!r}: {weights} is missing (run `mole validate`)")
+    if entry.sha256 is not None and sha256_file(weights) != entry.sha256:
+        raise AdapterError(f"expert {entry.name!r}: {weights} does not match its sha256 (tampered or corrupt)")
+    return directory
+
+
+def attach_adapters(model: Any, registry: Registry, entries: Iterable[ExpertEntry]) -> Any:
+    """Load each adapter into ``model`` under its expert name (the first turns it into a PeftModel)."""
+    from peft import PeftModel
+
+    for entry in entries:
+        directory = verify_adapter(registry, entry)
+        started = time.perf_counter()
+        try:
+            if isinstance(model, PeftModel):
+                model.load_adapter(str(directory), adapter_name=entry.name, is_trainable=False)
+            else:
+                model = PeftModel.from_pretrained(model, str(directory), adapter_name=entry.name, is_trainable=False)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AdapterError(
+                f"expert {entry.name!r} does not fit base model {registry.load().base.id!r}: {first}"
+            ) from None
+        log.debug("attached %s in %.2fs", entry.name, time.perf_counter() - started)
+    if isinstance(model, PeftModel):
+        model.eval()
+    return model
