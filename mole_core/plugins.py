@@ -116,7 +116,7 @@ def _collect(
 ) -> None:
     """Call one hook plugin by plugin, so an exception or junk is pinned on the plugin that caused it."""
     hook = getattr(pm.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in hook.get_hookimpls():  # registration order: built-ins first
         plugin = impl.plugin_name
         provided = catalogue.provided.setdefault(plugin, {"experts": [], "routers": [], "datasets": []})
 

@@ -1,0 +1,69 @@
+"""The manifest schema: TOML round-trip, one-line errors naming file and field, schema freshness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mole_core import Manifest, ManifestError
+from mole_core.manifest import schema_text
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = """
+[base]
+id = "org/base"
+
+[[experts]]
+name = "alpha"
+rank = 8
+alpha = 8.0
+target_modules = ["q_proj"]
+base_model = "org/base"
+path = "experts/alpha"
+"""
+
+
+def test_round_trip_keeps_every_field() -> None:
+    manifest = Manifest.from_toml(GOOD)
+    again = Manifest.from_toml(manifest.to_toml())
+    assert again == manifest
+    assert again.expert("alpha").rank == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("[base\nid='x'", None, "invalid TOML"),
+        (GOOD + "colour = 'red'\n", "experts[0] (alpha).colour", "unknown field"),
+        (GOOD.replace("rank = 8", 'rank = "eight"'), "experts[0] (alpha).rank", "integer"),
+        (GOOD.replace('id = "org/base"', ""), "base.id", "required field is missing"),
+        (GOOD + GOOD.split("\n", 3)[3].replace("[base]", ""), "experts[1].name", "duplicate expert name 'alpha'"),
+        (GOOD.replace('name = "alpha"', 'name = "Bad Name!"'), "experts[0] (Bad Name!).name", "must be 1-64 characters"),
+        ("schema_version = 99\n" + GOOD, "schema_version", "newer than this MoLE"),
+    ],
+)
+def test_bad_manifest_is_one_line_naming_file_and_field(text: str, field: str | None, words: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        Manifest.from_toml(text, "reg/mole.toml")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("reg/mole.toml: ")
+    if field:
+        assert f": {field}: " in message
+    assert words in message
+
+
+def test_schema_json_is_fresh() -> None:
+    committed = (ROOT / "registry" / "schema.json").read_text()
+    assert committed == schema_text(), "registry/schema.json is stale: run `mole schema > registry/schema.json`"
+
+
+def test_paper_manifest_describes_the_paper_setup() -> None:
+    manifest = Manifest.read(ROOT / "registry" / "paper.toml")
+    assert manifest.base.id == "meta-llama/Llama-3.2-3B"
+    assert [(e.name, e.rank, e.alpha) for e in manifest.experts] == [
+        ("reasoning", 64, 64.0), ("knowledge", 32, 32.0), ("qa", 16, 16.0), ("factoid", 8, 8.0)
+    ]
+    assert all(len(e.target_modules) == 7 for e in manifest.experts)
+    assert manifest.router is not None and manifest.router.name == "bert-tiny"

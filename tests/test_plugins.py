@@ -1,0 +1,141 @@
+"""The plugin system: built-ins, registering and removing plugins, faults pinned on their plugin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mole_core import ExpertSpec, LoraDefaults, Registry, hookimpl, plugins
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_builtins_declare_the_paper_experts_datasets_and_router() -> None:
+    cat = plugins.catalogue()
+    ranks = {name: spec.lora.rank for name, spec in cat.experts.items()}
+    assert ranks == {"reasoning": 64, "knowledge": 32, "qa": 16, "factoid": 8}
+    for spec in cat.experts.values():
+        assert spec.lora.alpha == spec.lora.rank and spec.lora.dropout == 0.1
+        assert sorted(spec.lora.target_modules) == sorted(
+            ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        )
+    assert {"gsm8k", "wikitext-knowledge"} <= set(cat.datasets)
+    assert {"bert-tiny", "minilm", "embedding"} <= set(cat.routers)
+    assert len({spec.dataset for spec in cat.experts.values()}) == 4, "each paper expert has its own data"
+    assert not cat.problems
+
+
+class GoodPlugin:
+    @hookimpl
+    def register_experts(self, register):
+        register(ExpertSpec(name="extra", task="An extra expert.", lora=LoraDefaults(rank=4)))
+
+
+class RaisingPlugin:
+    @hookimpl
+    def register_experts(self, register):
+        raise RuntimeError("boom")
+
+
+class JunkPlugin:
+    @hookimpl
+    def register_experts(self, register):
+        register({"name": "junk"})  # no task, no lora
+        register(42)
+
+    @hookimpl
+    def register_routers(self, register):
+        register("not a router")
+
+
+def test_registered_plugin_is_listed_and_removed(register_plugin) -> None:
+    register_plugin(GoodPlugin(), "good")
+    cat = plugins.catalogue()
+    assert cat.experts["extra"].plugin == "good"
+    assert cat.provided["good"]["experts"] == ["extra"]
+
+
+def test_plugin_fixture_cleans_up() -> None:
+    assert "extra" not in plugins.catalogue().experts
+
+
+def test_faulty_plugins_are_named_and_others_keep_working(register_plugin) -> None:
+    register_plugin(RaisingPlugin(), "raiser")
+    register_plugin(JunkPlugin(), "junky")
+    register_plugin(GoodPlugin(), "good")
+    cat = plugins.catalogue()
+    assert "extra" in cat.experts and "reasoning" in cat.experts
+    problems = [(p.plugin, p.hook) for p in cat.problems]
+    assert ("raiser", "register_experts") in problems
+    assert problems.count(("junky", "register_experts")) == 2
+    assert ("junky", "register_routers") in problems
+    assert any("boom" in p.message for p in cat.problems if p.plugin == "raiser")
+
+
+def test_duplicate_expert_name_is_reported(register_plugin) -> None:
+    class Dup:
+        @hookimpl
+        def register_experts(self, register):
+            register(ExpertSpec(name="reasoning", task="Impostor.", lora=LoraDefaults(rank=2)))
+
+    register_plugin(Dup(), "dup")
+    cat = plugins.catalogue()
+    assert cat.experts["reasoning"].plugin == "mole_plugins.experts"
+    assert any(p.plugin == "dup" and "already registered" in p.message for p in cat.problems)
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The third-party example plugin, pip-installed into its own target directory."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
+         str(ROOT / "examples" / "mole-expert-code")],
+        check=True, capture_output=True,
+    )
+    return target
+
+
+def _mole(*args: str, site: Path, **env: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "mole_core", *args], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(site), **env},
+    )
+
+
+def test_third_party_plugin_is_listed_by_unchanged_core(installed_example: Path) -> None:
+    proc = _mole("plugins", "--json", site=installed_example)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    code = next(p for p in data["plugins"] if p["name"] == "code")
+    assert code["experts"] == ["code"] and code["datasets"] == ["code-snippets"]
+    # MOLE_LOAD_PLUGINS restricts which third-party plugins load.
+    only_none = json.loads(_mole("plugins", "--json", site=installed_example, MOLE_LOAD_PLUGINS="").stdout)
+    assert "code" not in [p["name"] for p in only_none["plugins"]]
+
+
+def test_third_party_expert_can_be_registered(installed_example: Path, registry: Registry, adapter_factory) -> None:
+    proc = _mole("add-expert", "code", "--adapter", str(adapter_factory(rank=16)), "--registry", str(registry.root),
+                 site=installed_example)
+    assert proc.returncode == 0, proc.stderr
+    entry = registry.get_expert("code")
+    assert entry.plugin == "code" and entry.rank == 16 and "Python" in entry.task
+    assert any("Python" in e for e in entry.examples)
+
+
+def test_broken_entry_point_is_reported_by_name(tmp_path: Path) -> None:
+    dist = tmp_path / "broken_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[mole]\nbroken = broken_plugin_module_that_does_not_exist\n")
+    proc = _mole("plugins", "--json", site=tmp_path)
+    assert proc.returncode == 0
+    problems = json.loads(proc.stdout)["problems"]
+    assert any(p["plugin"] == "broken" and "import failed" in p["message"] for p in problems)
+    assert "reasoning" in proc.stdout

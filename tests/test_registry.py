@@ -1,0 +1,118 @@
+"""Registry operations through the library API: add, refuse, remove, validate, atomicity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mole_core import AdapterError, MoleError, NotFoundError, Registry
+from mole_core.adapters import sha256_file
+
+
+def test_add_expert_reads_config_copies_and_records_sha(registry: Registry, adapter_factory) -> None:
+    adapter = adapter_factory(rank=8, alpha=16)
+    entry = registry.add_expert("alpha", adapter, task="testing")
+    assert (entry.rank, entry.alpha) == (8, 16.0)
+    assert entry.target_modules == sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    copied = registry.root / "experts" / "alpha" / "adapter_model.safetensors"
+    assert copied.is_file() and entry.sha256 == sha256_file(adapter / "adapter_model.safetensors")
+    assert registry.get_expert("alpha").task == "testing"
+    assert registry.validate() == []
+
+
+def test_contradicting_rank_or_alpha_is_refused(registry: Registry, adapter_factory) -> None:
+    adapter = adapter_factory(rank=8)
+    with pytest.raises(AdapterError, match="--rank 16 contradicts"):
+        registry.add_expert("alpha", adapter, rank=16)
+    with pytest.raises(AdapterError, match="--alpha 3 contradicts"):
+        registry.add_expert("alpha", adapter, alpha=3)
+    assert registry.experts() == []
+    assert not (registry.root / "experts" / "alpha").exists()
+
+
+def test_adapter_for_another_base_is_refused_by_name_and_by_shape(
+    registry: Registry, adapter_factory, other_base: Path, copy_adapter
+) -> None:
+    foreign = adapter_factory(rank=4, base=other_base)
+    with pytest.raises(AdapterError, match="was made for base model"):
+        registry.add_expert("foreign", foreign)
+    # Renaming the recorded base does not fool the shape check.
+    disguised = copy_adapter(foreign)
+    config = json.loads((disguised / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = None
+    (disguised / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(AdapterError, match="another base model"):
+        registry.add_expert("foreign", disguised)
+    assert registry.experts() == []
+
+
+def test_duplicate_name_refused_unless_replace(registry: Registry, adapter_factory) -> None:
+    registry.add_expert("alpha", adapter_factory(rank=4))
+    with pytest.raises(MoleError, match="already registered"):
+        registry.add_expert("alpha", adapter_factory(rank=8))
+    entry = registry.add_expert("alpha", adapter_factory(rank=8), replace=True)
+    assert entry.rank == 8 and len(registry.experts()) == 1
+    assert registry.validate() == []
+
+
+def test_pickle_adapter_refused_without_opt_in(registry: Registry, adapter_factory, copy_adapter) -> None:
+    adapter = copy_adapter(adapter_factory(rank=4))
+    (adapter / "adapter_model.safetensors").rename(adapter / "adapter_model.bin")
+    with pytest.raises(AdapterError, match="pickle"):
+        registry.add_expert("pickled", adapter)
+
+
+def test_remove_expert_deletes_entry_and_files(registry: Registry, adapter_factory) -> None:
+    registry.add_expert("alpha", adapter_factory(rank=4))
+    registry.remove_expert("alpha")
+    assert registry.experts() == []
+    assert not (registry.root / "experts" / "alpha").exists()
+    with pytest.raises(NotFoundError):
+        registry.remove_expert("alpha")
+
+
+def test_validate_reports_tampering_missing_files_and_config_drift(registry: Registry, adapter_factory) -> None:
+    registry.add_expert("alpha", adapter_factory(rank=4))
+    registry.add_expert("beta", adapter_factory(rank=8))
+    registry.add_expert("gamma", adapter_factory(rank=4, seed=3))
+    weights = registry.root / "experts" / "alpha" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    (registry.root / "experts" / "beta" / "adapter_model.safetensors").unlink()
+    config_path = registry.root / "experts" / "gamma" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["r"] = 5
+    config_path.write_text(json.dumps(config))
+    problems = {p.subject: p.message for p in registry.validate()}
+    assert "checksum mismatch" in problems["expert alpha"]
+    assert "lacks adapter_model.safetensors" in problems["expert beta"]
+    assert "rank 4 in manifest, r=5" in problems["expert gamma"]
+
+
+def test_failed_add_leaves_no_staging_directory(registry: Registry, adapter_factory) -> None:
+    with pytest.raises(AdapterError):
+        registry.add_expert("alpha", adapter_factory(rank=4), expected_sha256="0" * 64)
+    leftovers = [p.name for p in (registry.root / "experts").iterdir()]
+    assert leftovers == []
+    assert registry.experts() == []
+
+
+def test_manifest_write_is_atomic(registry: Registry, adapter_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.add_expert("alpha", adapter_factory(rank=4))
+    before = registry.manifest_path.read_text()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mole_core.atomic.os.replace", explode)
+    with pytest.raises(OSError):
+        registry.add_expert("beta", adapter_factory(rank=8))
+    assert registry.manifest_path.read_text() == before
+    assert not [p for p in registry.root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    Registry.init(tmp_path, base="org/model")
+    with pytest.raises(MoleError, match="already exists"):
+        Registry.init(tmp_path, base="org/model")
