@@ -1,0 +1,265 @@
+"""Training data: named dataset plugins or local files, tokenised so the loss falls on completions only.
+
+Two rules keep trained experts usable at inference:
+
+* a prompt is framed with the tokenizer's chat template (user turn + generation prompt), exactly as
+  :meth:`mole_core.runtime.MoLE.prompts` frames a query, so training sees what inference feeds;
+* labels are masked (-100) by *position* — the prompt's length and the padding after each row — and
+  never by comparing ids with ``pad_token_id``. SmolLM2's pad token is its EOS; masking by id would
+  hide the EOS appended to every completion and the expert would never learn to stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+from .errors import MoleError, NotFoundError
+from .specs import TextExample
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+CALC_RE = re.compile(r"<<[^<>]*>>")
+
+
+class DataFileError(MoleError):
+    """A local data file is missing, unreadable, or has a bad row (the message names file and line)."""
+
+
+class DatasetError(MoleError):
+    """A named dataset could not be loaded (e.g. the Hub is unreachable)."""
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """Examples plus where they came from, for the training record."""
+
+    examples: list[TextExample]
+    name: str
+    source: str
+
+
+# -- offline or online ---------------------------------------------------------------------------------
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@cache
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hub endpoint accepts a TCP connection within ``timeout`` seconds (probed once)."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme != "http" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:  # DNS lookups ignore socket timeouts, so the probe runs in a thread
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def resolve_offline(offline: bool | None = None) -> bool:
+    """The rule: an explicit choice wins; else offline if an HF_*_OFFLINE variable is set or the Hub is unreachable."""
+    if offline is not None:
+        return offline
+    if any(_truthy(os.environ.get(var)) for var in OFFLINE_VARS):
+        return True
+    return not hub_reachable()
+
+
+# -- named datasets and local files -----------------------------------------------------------------------
+def load_named(
+    name: str, split: str = "train", limit: int | None = None, offline: bool | None = None
+) -> LoadedData:
+    """Examples of a dataset plugin; offline reads its bundled sample."""
+    from . import plugins
+
+    spec = plugins.get_dataset_spec(name)
+    offline = resolve_offline(offline)
+    try:
+        examples = spec.load(split, limit=limit, offline=offline)
+    except MoleError:
+        raise
+    except Exception as exc:
+        where = "its bundled sample" if offline else f"the Hub ({spec.hub_id})"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "" if offline else "; try --offline for the bundled sample"
+        raise DatasetError(f"cannot load dataset {name!r} from {where}: {first}{hint}") from None
+    source = (
+        f"bundled sample ({spec.offline_source.name})"
+        if offline and spec.offline_source
+        else spec.hub_id or name
+    )
+    return LoadedData(examples, name, source)
+
+
+def read_data_file(path: str | os.PathLike[str], limit: int | None = None) -> list[TextExample]:
+    """A local file: JSONL rows with ``prompt``/``completion`` or ``text``, else blank-line-separated paragraphs."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"data file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not UTF-8 text") from None
+    examples = _read_jsonl(path, text) if path.suffix.lower() in JSONL_SUFFIXES else _read_paragraphs(text)
+    if not examples:
+        raise DataFileError(f"{path}: no examples (expected JSONL rows or blank-line-separated paragraphs)")
+    return examples[:limit] if limit is not None else examples
+
+
+def _read_jsonl(path: Path, text: str) -> list[TextExample]:
+    out: list[TextExample] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            out.append(_parse_row(path, number, line))
+    return out
+
+
+def _parse_row(path: Path, number: int, line: str) -> TextExample:
+    where = f"{path}:{number}"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{where}: invalid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise DataFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    if "completion" in row:
+        fields = {"prompt": row.get("prompt", ""), "completion": row["completion"]}
+    elif "text" in row:
+        fields = {"completion": row["text"]}
+    else:
+        raise DataFileError(f"{where}: expected a 'completion' (with optional 'prompt') or a 'text' field")
+    try:
+        example = TextExample.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DataFileError(f"{where}: field {err['loc'][0]!r}: {err['msg']}") from None
+    if not example.completion.strip():
+        raise DataFileError(f"{where}: the completion is empty")
+    return example
+
+
+def _read_paragraphs(text: str) -> list[TextExample]:
+    paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
+    return [TextExample(completion=p.strip()) for p in paragraphs if p.strip()]
+
+
+def load_examples(
+    dataset: str | None = None,
+    data: str | os.PathLike[str] | None = None,
+    *,
+    split: str = "train",
+    limit: int | None = None,
+    offline: bool | None = None,
+) -> LoadedData:
+    """Examples from a local file (``data``) or a dataset plugin (``dataset``); the file wins."""
+    if data is not None:
+        examples = read_data_file(data, limit)
+        return LoadedData(examples, str(data), f"file {data}")
+    if dataset is None:
+        raise NotFoundError("no dataset: give a dataset name or a data file")
+    return load_named(dataset, split, limit, offline)
+
+
+def strip_calculator(text: str) -> str:
+    """Drop GSM8K's ``<<48/2=24>>`` calculator annotations, which inflate answer-NLL gains."""
+    return CALC_RE.sub("", text)
+
+
+# -- tokenisation -----------------------------------------------------------------------------------------
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """The prompt as inference sees it: chat-templated user turn, or the raw text with special tokens."""
+    if not prompt:
+        bos = getattr(tokenizer, "bos_token_id", None)
+        return [bos] if bos is not None and tokenizer("", add_special_tokens=True)["input_ids"] else []
+    if has_chat_template(tokenizer):
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+
+
+def encode_example(tokenizer: Any, example: TextExample, max_length: int) -> dict[str, list[int]] | None:
+    """``input_ids`` and ``labels`` (prompt masked, completion + EOS kept); None when nothing is left to learn."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise MoleError("the tokenizer has no EOS token, so an expert could not learn to stop")
+    head = prompt_ids(tokenizer, example.prompt)
+    completion = example.completion
+    if example.prompt and not has_chat_template(tokenizer) and not completion[:1].isspace():
+        completion = "\n" + completion  # the answer starts on its own line after a raw prompt
+    tail = list(tokenizer(completion, add_special_tokens=False)["input_ids"]) + [eos]
+    if len(head) >= max_length:
+        head = head[-(max_length // 2) :] if max_length > 1 else []
+    tail = tail[: max_length - len(head)]
+    if not tail:
+        return None
+    return {"input_ids": head + tail, "labels": [IGNORE_INDEX] * len(head) + tail}
+
+
+def encode_examples(
+    tokenizer: Any, examples: list[TextExample], max_length: int
+) -> list[dict[str, list[int]]]:
+    """Encode every example, dropping (and counting) those with no completion token left."""
+    out = [e for e in (encode_example(tokenizer, ex, max_length) for ex in examples) if e is not None]
+    if len(out) < len(examples):
+        log.warning(
+            "%d of %d examples had no completion tokens within %d tokens; skipped",
+            len(examples) - len(out),
+            len(examples),
+            max_length,
+        )
+    return out
+
+
+@dataclass
+class CompletionCollator:
+    """Right-pads a batch; padding is masked in ``labels`` by length, so a pad id equal to EOS is harmless."""
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        input_ids = torch.full((len(features), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(features), width), dtype=torch.long)
+        labels = torch.full((len(features), width), IGNORE_INDEX, dtype=torch.long)
+        for row, feature in enumerate(features):
+            n = len(feature["input_ids"])
+            input_ids[row, :n] = torch.tensor(feature["input_ids"], dtype=torch.long)
+            attention[row, :n] = 1
+            labels[row, :n] = torch.tensor(feature["labels"], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The id used for padding inputs (never read back as a label)."""
+    pad = tokenizer.pad_token_id
+    return int(pad if pad is not None else tokenizer.eos_token_id)
