@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,20 @@ def local_config(ref: BaseModelRef) -> dict[str, Any] | None:
     return None
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide transformers' per-tensor "Loading weights" bar: loading is MoLE's detail, not progress."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def torch_dtype(name: str):  # noqa: ANN201 - torch imported lazily
     import torch
 
@@ -142,9 +158,10 @@ def load_model(ref: BaseModelRef, source: str | None = None, dtype: str | None =
 
     source = source or resolve_source(ref)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source, revision=_rev(ref, source), dtype=torch_dtype(dtype or ref.dtype)
-        )
+        with quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(
+                source, revision=_rev(ref, source), dtype=torch_dtype(dtype or ref.dtype)
+            )
     except OSError as exc:
         raise MoleError(f"cannot load base model {ref.id!r}: {exc}".splitlines()[0]) from None
     model.eval()

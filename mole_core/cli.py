@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,7 @@ def cli(verbose: int) -> None:
     """MoLE: one frozen base model, many LoRA experts, a router that picks one per query."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error" if verbose < 2 else "info")
 
 
 @cli.command()

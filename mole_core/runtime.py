@@ -83,16 +83,20 @@ class MoLE:
         *,
         dtype: str | None = None,
         load_router: bool = True,
+        router: Router | None = None,
     ) -> MoLE:
-        """Load the base model once, attach every registered adapter under its name, load the router."""
+        """Load the base model once, attach every registered adapter under its name, load the router.
+
+        ``router`` replaces the registry's router (any :class:`Router`); ``load_router=False`` skips it
+        for callers that always force an expert.
+        """
         registry = directory if isinstance(directory, Registry) else Registry(directory)
         manifest = registry.load()
         source = basemodel.resolve_source(manifest.base)
         tokenizer = basemodel.load_tokenizer(manifest.base, source)
         model = basemodel.load_model(manifest.base, source, dtype=dtype)
         model = attach_adapters(model, registry, manifest.experts)
-        router = None
-        if load_router and manifest.experts:
+        if router is None and load_router and manifest.experts:
             from .routing import load_router as load
 
             router = load(registry, manifest)
@@ -315,10 +319,13 @@ def attach_adapters(model: Any, registry: Registry, entries: Iterable[ExpertEntr
         directory = verify_adapter(registry, entry)
         started = time.perf_counter()
         try:
-            if isinstance(model, PeftModel):
-                model.load_adapter(str(directory), adapter_name=entry.name, is_trainable=False)
-            else:
-                model = PeftModel.from_pretrained(model, str(directory), adapter_name=entry.name, is_trainable=False)
+            with basemodel.quiet_loading():
+                if isinstance(model, PeftModel):
+                    model.load_adapter(str(directory), adapter_name=entry.name, is_trainable=False)
+                else:
+                    model = PeftModel.from_pretrained(
+                        model, str(directory), adapter_name=entry.name, is_trainable=False
+                    )
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise AdapterError(
