@@ -67,7 +67,7 @@ def prepare_embedded() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    log.info("converting %s to safetensors in %s (once, ~15 s)", gguf.name, target)
+    log.warning("converting the embedded %s to safetensors in %s (once; later loads take a second)", gguf.name, target)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model.hf_quantizer = None  # save_pretrained refuses a GGUF-"quantized" model otherwise
@@ -76,8 +76,9 @@ def prepare_embedded() -> Path:
     model.config.name_or_path = SMOLLM2_ID
     staged = atomic.staging_dir(target.parent, target.name)
     try:
-        model.save_pretrained(staged, safe_serialization=True)
-        tokenizer.save_pretrained(staged)
+        with quiet_loading():
+            model.save_pretrained(staged, safe_serialization=True)
+            tokenizer.save_pretrained(staged)
         atomic.publish_dir(staged, target)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

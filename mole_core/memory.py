@@ -49,7 +49,10 @@ class MemoryReport(BaseModel):
     full_total_bytes: int = Field(description="N full models: measured per-model bytes x N")
     full_total_extrapolated: bool
     savings_fraction: float
-    per_expert_bytes: int = Field(description="What one more expert costs: mean adapter tensor bytes")
+    per_expert_bytes: int = Field(description="Mean adapter tensor bytes of the registered experts")
+    added_expert_bytes: int | None = Field(
+        default=None, description="Measured: model tensor bytes gained by attaching one more adapter"
+    )
     added_expert_rss_delta_bytes: int | None = None
 
 
@@ -118,6 +121,7 @@ def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
         for e in manifest.experts
     ]
     r_bytes = router_bytes(mole._router)
+    added, added_rss = _measure_one_more(mole)
     mole_total = base_bytes + sum(e.tensor_bytes for e in experts) + r_bytes
     gc.collect()
     rss_now = rss()
@@ -163,4 +167,27 @@ def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
         full_total_extrapolated=len(measured) < n,
         savings_fraction=(1 - mole_total / full_total) if full_total else 0.0,
         per_expert_bytes=int(sum(e.tensor_bytes for e in experts) / n) if n else 0,
+        added_expert_bytes=added,
+        added_expert_rss_delta_bytes=added_rss,
     )
+
+
+def _measure_one_more(mole: MoLE) -> tuple[int | None, int | None]:
+    """Attach the first expert's adapter again under a scratch name; measure what it adds; detach."""
+    from .runtime import verify_adapter
+
+    if not mole.manifest.experts:
+        return None, None
+    entry = mole.manifest.experts[0]
+    scratch = "__mole_memory_probe__"
+    gc.collect()
+    before_bytes = tensor_bytes(list(mole.model.parameters()))
+    before_rss = rss()
+    mole.model.load_adapter(str(verify_adapter(mole.registry, entry)), adapter_name=scratch, is_trainable=False)
+    gc.collect()
+    added = tensor_bytes(list(mole.model.parameters())) - before_bytes
+    added_rss = rss() - before_rss
+    mole.model.delete_adapter(scratch)
+    if mole._mixed is not None:
+        mole._mixed.invalidate()
+    return added, added_rss

@@ -1,0 +1,45 @@
+"""`mole memory` reads live tensors: check its figures against independent counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from mole_core import Registry
+from mole_core.memory import measure
+from mole_core.runtime import MoLE
+
+
+@pytest.fixture
+def three(registry: Registry, adapter_factory) -> Registry:
+    for name, rank in (("alpha", 8), ("beta", 4), ("gamma", 2)):
+        registry.add_expert(name, adapter_factory(rank=rank))
+    return registry
+
+
+def test_measured_bytes_match_independent_counts(three: Registry) -> None:
+    mole = MoLE.from_registry(three.root, load_router=False)
+    report = measure(mole, full_models=2)
+    base_params = sum(p.numel() * p.element_size() for n, p in mole.model.named_parameters() if "lora_" not in n)
+    assert report.base_tensor_bytes >= base_params  # + buffers (rotary inv_freq)
+    for expert in report.experts:
+        on_disk = load_file(str(three.root / "experts" / expert.name / "adapter_model.safetensors"))
+        assert expert.tensor_bytes == sum(t.numel() * t.element_size() for t in on_disk.values())
+    assert [e.tensor_bytes for e in report.experts] == sorted((e.tensor_bytes for e in report.experts), reverse=True)
+    assert report.full_models_measured == 2 and report.full_total_extrapolated
+    assert report.full_models[0].tensor_bytes == pytest.approx(report.base_tensor_bytes, rel=0.01)
+    assert report.full_total_bytes == pytest.approx(3 * report.full_models[0].tensor_bytes, rel=0.01)
+    assert 0 < report.savings_fraction < 1
+    assert report.added_expert_bytes == report.experts[0].tensor_bytes
+    assert report.rss_bytes > report.base_tensor_bytes
+
+
+def test_memory_cli_json_and_table(cli, three: Registry) -> None:
+    result = cli("memory", "--json", "--full-models", "1", "--registry", str(three.root))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["full_models_measured"] == 1 and len(data["experts"]) == 3
+    table = cli("memory", "--full-models", "1", "--registry", str(three.root)).stdout
+    assert "saved" in table and "expert alpha (r=8)" in table and "extrapolated" in table
