@@ -62,7 +62,7 @@ def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterIn
         raise AdapterError(f"{config_path}: expected a JSON object")
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type != "LORA":
-        raise AdapterError(f"{config_path}: peft_type is {peft_type}, MoLE needs LORA")
+        raise AdapterError(f"{config_path}: peft_type is {peft_type!r}, MoLE needs 'LORA'")
     rank = config.get("r")
     alpha = config.get("lora_alpha", rank)
     targets = config.get("target_modules")
@@ -121,7 +121,7 @@ def tensor_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as fh:
+        with safe_open(str(directory / WEIGHTS_NAME), framework="numpy") as fh:  # header only, no torch
             return {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}  # noqa: SIM118
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise AdapterError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({exc})") from None

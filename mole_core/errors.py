@@ -13,6 +13,10 @@ class MoleError(Exception):
 
     exit_code = 1
 
+    def __str__(self) -> str:
+        # User-supplied values can hold newlines; the promise is one line, whatever they contain.
+        return " ".join(super().__str__().split("\n"))
+
 
 class ManifestError(MoleError):
     """``mole.toml`` cannot be read: bad TOML, an unknown field, a wrong type, a duplicate name."""
