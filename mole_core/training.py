@@ -237,6 +237,7 @@ class ResumeLearningRate(_trainer_callback_base()):  # type: ignore[misc]
         for group, factor in zip(optimizer.param_groups, lambdas, strict=False):
             group["initial_lr"] = self.lr
             group["lr"] = self.lr * factor(scheduler.last_epoch)
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # what the Trainer logs
 
 
 class LogProgress(_trainer_callback_base()):  # type: ignore[misc]
@@ -307,10 +308,15 @@ def latest_checkpoint(directory: Path) -> Path:
     return found[-1][1]
 
 
+def lock_path(registry: Registry, name: str) -> Path:
+    """The per-expert training lock (outside the work dir, so ``--output`` cannot dodge it)."""
+    return registry.root / WORK_DIR / f"{name}.lock"
+
+
 @contextmanager
 def expert_lock(registry: Registry, name: str) -> Iterator[None]:
     """Refuse, rather than interleave, a second training of the same expert."""
-    path = registry.root / WORK_DIR / f"{name}.lock"
+    path = lock_path(registry, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=0)
     try:
