@@ -108,9 +108,12 @@ def reference_answer(answer: str) -> str:
 
 
 def predicted_answer(text: str) -> str | None:
-    """The last number in a generation (after ``####`` if the model wrote one)."""
-    tail = text.rsplit("####", 1)[-1] if "####" in text else text
-    found = NUMBER_RE.findall(tail) or NUMBER_RE.findall(text)
+    """The model's answer: the first number after its last ``####``, else the last number it wrote."""
+    if "####" in text:
+        found = NUMBER_RE.findall(text.rsplit("####", 1)[-1])
+        if found:
+            return found[0].replace(",", "").rstrip(".")
+    found = NUMBER_RE.findall(text)
     return found[-1].replace(",", "").rstrip(".") if found else None
 
 
