@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ COMMAND_MODULES = (
     "mole_core.commands.train",
     "mole_core.commands.router",
     "mole_core.commands.hub",
+    "mole_core.commands.quickstart",
 )
 
 
@@ -77,6 +79,9 @@ def cli(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error" if verbose < 2 else "info")
+    if verbose < 2:  # library deprecation chatter is for developers, not for users of the command
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 @cli.command()

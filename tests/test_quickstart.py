@@ -1,0 +1,43 @@
+"""`mole quickstart` end to end at reduced size on a tiny model: every stage runs, re-runs reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mole_core import Registry
+
+SMALL = ["--steps", "2", "--limit", "8", "--max-length", "48", "--router", "bert-tiny", "--router-size", "120",
+         "--eval-texts", "2", "--full-models", "1", "--max-new-tokens", "4"]
+
+
+def test_quickstart_end_to_end_then_reuse(cli, tmp_path: Path, tiny_base: Path) -> None:
+    target = tmp_path / "demo"
+    result = cli("quickstart", str(target), "--base", str(tiny_base), *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["trained"] == ["reasoning", "knowledge", "qa", "factoid"] and report["reused"] == []
+    registry = Registry(target)
+    manifest = registry.load()
+    assert manifest.names() == ["reasoning", "knowledge", "qa", "factoid"]
+    assert [e.rank for e in manifest.experts] == [64, 32, 16, 8]
+    assert all(e.training is not None and e.training.steps == 2 for e in manifest.experts)
+    assert manifest.router is not None and manifest.router.labels == manifest.names()
+    assert registry.validate() == []
+    assert report["routing"]["paper_test16.jsonl"]["n"] == 16
+    assert report["routing"]["real_questions_dev.jsonl"]["n"] == 95
+    assert len(report["answers"]) == 4 and all(a["expert"] in manifest.names() for a in report["answers"])
+    assert report["memory"]["n_experts"] == 4 and report["memory"]["full_models_measured"] == 1
+    assert set(report["evaluation"]["losses"]["rows"]) == {"base", *manifest.names()}
+
+    again = cli("quickstart", str(target), "--base", str(tiny_base), *SMALL)
+    assert again.exit_code == 0, again.output
+    assert "reusing expert reasoning" in again.stdout and "reusing router bert-tiny" in again.stdout
+    assert "Memory, measured" in again.stdout and "held-out loss" in again.stdout
+    assert Registry(target).load().experts == manifest.experts  # nothing retrained
+
+
+def test_quickstart_refuses_a_registry_of_another_base(cli, tmp_path: Path, tiny_base: Path) -> None:
+    Registry.init(tmp_path / "demo", base="org/other")
+    result = cli("quickstart", str(tmp_path / "demo"), "--base", str(tiny_base), *SMALL)
+    assert result.exit_code == 1 and "is a registry for 'org/other'" in result.output
