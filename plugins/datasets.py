@@ -81,14 +81,13 @@ def parse_wikitext(lines: list[str]) -> list[Article]:
 
 @lru_cache(maxsize=4)
 def wikitext_articles(offline: bool = True, split: str = "test") -> tuple[Article, ...]:
-    """Articles of WikiText-103 raw; offline only the bundled test split exists."""
+    """Articles of WikiText-103 raw (online: the Hub's ``split``; offline: the bundled test split)."""
     if offline:
         lines = (DATA / "wikitext_test.txt").read_text(encoding="utf-8").splitlines()
     else:  # pragma: no cover - needs network
         from datasets import load_dataset
 
-        hub_split = "validation" if split == "validation" else split
-        lines = [r["text"] for r in load_dataset(*WIKITEXT_HUB, split=hub_split)]
+        lines = [r["text"] for r in load_dataset(*WIKITEXT_HUB, split=split)]
     return tuple(parse_wikitext(lines))
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,13 @@ PLAN_KEYS = (
 )  # fmt: skip
 
 
-def _progress_callback(json_mode: bool) -> Any:
-    """A TrainerCallback driving a tqdm bar (on stderr) with per-step loss, grad norm and lr."""
+def _quiet_deprecations() -> None:
+    """transformers warns about its own internals (not the user's doing) on every PEFT training run."""
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+def _progress_callback() -> Any:
+    """A TrainerCallback driving a tqdm bar (on stderr) with each step's loss, grad norm and lr."""
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
@@ -28,20 +34,19 @@ def _progress_callback(json_mode: bool) -> Any:
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step")
 
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if self.bar is not None:
-                self.bar.update(state.global_step - self.bar.n)
-
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any
         ) -> None:
-            if self.bar is not None and logs and "loss" in logs:
-                grad = logs.get("grad_norm")
-                self.bar.set_postfix(
-                    loss=f"{logs['loss']:.4f}",
-                    grad_norm="-" if grad is None else f"{grad:.3g}",
-                    lr=f"{logs.get('learning_rate', 0):.2e}",
-                )
+            if self.bar is None or not logs or "loss" not in logs:
+                return
+            grad = logs.get("grad_norm")
+            self.bar.set_postfix(
+                loss=f"{logs['loss']:.4f}",
+                grad_norm="-" if grad is None else f"{grad:.3g}",
+                lr=f"{logs.get('learning_rate', 0):.2e}",
+                refresh=False,
+            )
+            self.bar.update(state.global_step - self.bar.n)  # logging_steps=1: once per step
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.bar is not None:
@@ -108,6 +113,7 @@ def train_expert(
     """Train the LoRA expert NAME on its dataset and register it (replacing an older NAME)."""
     from ..training import build_settings, train_expert
 
+    _quiet_deprecations()
     settings = build_settings(config, flags, preset="quick" if quick else None)
     result = train_expert(
         registry_dir,
@@ -116,7 +122,7 @@ def train_expert(
         resume=resume,
         output=output,
         task=task,
-        callbacks=[_progress_callback(as_json)],
+        callbacks=[_progress_callback()],
         on_start=lambda plan: _show_plan(plan, as_json),
     )
     if as_json:
@@ -185,6 +191,7 @@ def eval_(
     """Routing accuracy, held-out loss of base vs each expert on every domain, GSM8K exact match."""
     from ..evaluation import evaluate
 
+    _quiet_deprecations()
     report = evaluate(
         registry_dir,
         labelled=labelled,
