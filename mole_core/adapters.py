@@ -96,6 +96,20 @@ def weights_path(directory: Path) -> Path:
     raise AdapterError(f"{directory} has no {WEIGHTS_NAME}")
 
 
+def convert_pickle(source: Path, target: Path) -> None:
+    """Rewrite an opted-in pickle adapter as safetensors (``weights_only`` refuses code in the pickle)."""
+    import torch
+    from safetensors.torch import save_file
+
+    try:
+        state = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise AdapterError(f"{source}: cannot read the pickle safely ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise AdapterError(f"{source}: expected a dict of tensors")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(target), metadata={"format": "pt"})
+
+
 def _normalise(model_id: str) -> str:
     return model_id.strip().rstrip("/").replace("\\", "/").lower()
 

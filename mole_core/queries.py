@@ -6,10 +6,14 @@ A file of any size is read lazily, so memory does not grow with it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import MoleError
+
+if TYPE_CHECKING:
+    from .routing import Route, Router
 
 
 def iter_queries(path: str | Path) -> Iterator[str]:
@@ -41,6 +45,14 @@ def iter_queries(path: str | Path) -> Iterator[str]:
     finally:
         if handle is not sys.stdin:
             handle.close()
+
+
+def route_stream(router: Router, queries: Iterable[str], chunk: int = 64) -> Iterator[Route]:
+    """Route any number of queries, ``chunk`` at a time, so memory stays flat however many come."""
+    from .runtime import check_queries
+
+    for batch in chunks(iter(queries), chunk):
+        yield from router.route(check_queries(batch))
 
 
 def chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:

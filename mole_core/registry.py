@@ -24,8 +24,10 @@ from . import atomic
 from .adapters import (
     ADAPTER_FILES,
     CONFIG_NAME,
+    WEIGHTS_NAME,
     AdapterInfo,
     check_shapes,
+    convert_pickle,
     read_adapter,
     same_base,
     sha256_file,
@@ -190,11 +192,15 @@ class Registry:
 
         staged = atomic.staging_dir(self.root / "experts", name)
         try:
-            files = [CONFIG_NAME, weights_path(info.path).name]
+            source_weights = weights_path(info.path)
             extra = [p.name for p in info.path.iterdir() if p.is_file() and p.name in {"README.md"}]
-            for filename in files + extra:
+            for filename in [CONFIG_NAME, *extra]:
                 shutil.copy2(info.path / filename, staged / filename)
-            sha = sha256_file(weights_path(staged))
+            if source_weights.name == WEIGHTS_NAME:
+                shutil.copy2(source_weights, staged / WEIGHTS_NAME)
+            else:  # an opted-in pickle is converted once, so nothing downstream ever unpickles
+                convert_pickle(source_weights, staged / WEIGHTS_NAME)
+            sha = sha256_file(staged / WEIGHTS_NAME)
             if expected_sha256 is not None and sha != expected_sha256:
                 raise AdapterError(
                     f"checksum mismatch for {name!r}: expected {expected_sha256}, got {sha} "
@@ -255,7 +261,7 @@ class Registry:
             from .basemodel import local_config
 
             base_config = local_config(base)
-        if base_config is not None and (info.path / "adapter_model.safetensors").is_file():
+        if base_config is not None and (info.path / WEIGHTS_NAME).is_file():
             check_shapes(info.path, base_config)
 
     def remove_expert(self, name: str) -> ExpertEntry:

@@ -116,3 +116,50 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     Registry.init(tmp_path, base="org/model")
     with pytest.raises(MoleError, match="already exists"):
         Registry.init(tmp_path, base="org/model")
+
+
+def test_opted_in_pickle_is_converted_to_safetensors(registry: Registry, adapter_factory, copy_adapter) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    original = adapter_factory(rank=4)
+    adapter = copy_adapter(original)
+    state = load_file(str(adapter / "adapter_model.safetensors"))
+    (adapter / "adapter_model.safetensors").unlink()
+    torch.save(state, adapter / "adapter_model.bin")
+    entry = registry.add_expert("pickled", adapter, allow_pickle=True)
+    stored = registry.root / entry.path
+    assert not (stored / "adapter_model.bin").exists()
+    converted = load_file(str(stored / "adapter_model.safetensors"))
+    assert converted.keys() == state.keys() and all(torch.equal(converted[k], state[k]) for k in state)
+    assert registry.validate() == []
+
+
+def test_pickle_with_code_is_refused_even_when_opted_in(registry: Registry, adapter_factory, copy_adapter) -> None:
+    import pickle
+
+    adapter = copy_adapter(adapter_factory(rank=4))
+    (adapter / "adapter_model.safetensors").unlink()
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (adapter / "adapter_model.bin").write_bytes(pickle.dumps({"w": Evil()}))
+    with pytest.raises(AdapterError, match="cannot read the pickle safely"):
+        registry.add_expert("evil", adapter, allow_pickle=True)
+    assert registry.experts() == []
+
+
+def test_no_code_path_turns_on_trust_remote_code() -> None:
+    """trust_remote_code is never enabled implicitly: no call in MoLE passes True."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("mole_core", "plugins")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"trust_remote_code\s*=\s*(True|1)", path.read_text())
+    ]
+    assert offenders == []

@@ -10,7 +10,7 @@ import click
 
 from ..cli import cli, echo_json, json_option, registry_option
 from ..errors import MoleError
-from ..queries import chunks, iter_queries
+from ..queries import chunks, iter_queries, route_stream
 
 CHUNK = 64
 
@@ -35,44 +35,28 @@ def _gb(n: int) -> str:
 @json_option
 @registry_option
 def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_dir: Path) -> None:
-    """Pick an expert for each QUERY (one JSON object per line with --json)."""
+    """Pick an expert for each QUERY (one JSON object per line with --json).
+
+    Only the router is loaded, not the base model; a --file of any size is streamed in chunks.
+    """
+    from ..registry import Registry
+    from ..routing import load_router
+
     source = _queries(queries, file)
-    first = next(source, None)
-    if first is None:
+    registry = Registry(registry_dir)
+    manifest = registry.load()
+    if not manifest.experts:
+        raise MoleError(f"registry {registry_dir} has no experts to route to")
+    routed = 0
+    for r in route_stream(load_router(registry, manifest), source, CHUNK):
+        routed += 1
+        if as_json:
+            click.echo(json.dumps(r.model_dump(), ensure_ascii=False))
+        else:
+            best = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.scores.items(), key=lambda kv: -kv[1])[:3])
+            click.echo(f"{r.expert:12} {r.query}   [{best}]")
+    if routed == 0:
         raise MoleError(f"{file} has no queries")
-    mole = _RouterOnly(registry_dir)
-    pending = [first]
-    for chunk in chunks(_chain(pending, source), CHUNK):
-        for r in mole.route(chunk):
-            if as_json:
-                click.echo(json.dumps(r.model_dump(), ensure_ascii=False))
-            else:
-                best = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.scores.items(), key=lambda kv: -kv[1])[:3])
-                click.echo(f"{r.expert:12} {r.query}   [{best}]")
-
-
-def _chain(first: list[str], rest: Iterator[str]) -> Iterator[str]:
-    yield from first
-    yield from rest
-
-
-class _RouterOnly:
-    """Routing needs only the router, not the base model: keep ``mole route`` fast."""
-
-    def __init__(self, registry_dir: Path) -> None:
-        from ..registry import Registry
-        from ..routing import load_router
-
-        registry = Registry(registry_dir)
-        manifest = registry.load()
-        if not manifest.experts:
-            raise MoleError(f"registry {registry_dir} has no experts to route to")
-        self.router = load_router(registry, manifest)
-
-    def route(self, queries: list[str]):  # noqa: ANN201
-        from ..runtime import check_queries
-
-        return self.router.route(check_queries(queries))
 
 
 @cli.command()
