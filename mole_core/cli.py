@@ -140,6 +140,7 @@ def add_expert(
         plugin=plugin,
         replace=replace,
         allow_pickle=allow_pickle,
+        progress=lambda line: click.echo(line, err=True),
     )
     if as_json:
         echo_json(entry_json(entry))

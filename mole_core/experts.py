@@ -7,6 +7,7 @@ takes its task, examples and plugin name), and fetches from the Hub when asked.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from . import plugins
@@ -36,8 +37,9 @@ def add_expert(
     plugin: str | None = None,
     replace: bool = False,
     allow_pickle: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ExpertEntry:
-    """Register an adapter from a directory or from ``hub`` (``REPO_ID[@REV]``)."""
+    """Register an adapter from a directory or from ``hub`` (``REPO_ID[@REV]``); ``progress`` gets Hub status lines."""
     if (adapter is None) == (hub is None):
         raise MoleError("give exactly one of an adapter directory or a Hub repo id")
     spec = plugins.get_expert_spec(name)
@@ -51,7 +53,7 @@ def add_expert(
         repo_id, revision = parse_hub_ref(hub)
         return pull_expert(
             registry, repo_id, revision=revision, name=name, task=task, rank=rank, alpha=alpha,
-            examples=examples, plugin=plugin, replace=replace,
+            examples=examples, plugin=plugin, replace=replace, progress=progress,
         )
     return registry.add_expert(
         name,

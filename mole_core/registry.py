@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,8 @@ class Registry:
                 manifest.experts.append(entry)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
+            with suppress(OSError):  # leave no empty experts/ behind a refused first adapter
+                (self.root / "experts").rmdir()
             raise
         log.info("registered expert %s (r=%d) from %s", name, entry.rank, info.path)
         return entry
