@@ -13,6 +13,8 @@ from pathlib import Path
 
 from mole_core import Registry
 
+pytest_plugins = ["hub_fixtures"]
+
 ADD_KILL_TRIALS = 30
 
 
@@ -75,3 +77,56 @@ def test_eight_processes_of_25_operations_leave_the_expected_manifest(registry: 
     assert sorted(registry.load().names()) == expected
     assert len(expected) == 8 * (25 - 25 // 3)
     assert registry.validate() == []
+
+
+TRAIN_KILL_TRIALS = 10
+PULL_KILL_TRIALS = 12
+
+
+def _kill_at_random(args: list[str], delay: float, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mole_core", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_sigkill_during_train_expert_never_lists_a_half_trained_expert(registry: Registry, tmp_path: Path) -> None:
+    import json
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{i}+{i}=", "completion": str(2 * i)}) + "\n" for i in range(40)))
+    rng = random.Random(7)
+    args = ["train-expert", "adder", "--data", str(data), "--max-steps", "6", "--batch-size", "2",
+            "--grad-accum", "1", "--max-length", "32", "--lr", "1e-3", "--registry", str(registry.root)]
+    for _ in range(TRAIN_KILL_TRIALS):
+        _kill_at_random(args, rng.uniform(0.5, 9.0))
+        names = _assert_consistent(registry)
+        assert names in ([], ["adder"])
+        if names:
+            entry = registry.get_expert("adder")
+            assert entry.training is not None and entry.training.steps == 6
+    # A run after all the kills completes and registers the expert (no stale lock, resumable state).
+    done = subprocess.run([sys.executable, "-m", "mole_core", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _assert_consistent(registry) == ["adder"]
+
+
+def test_sigkill_during_pull_registers_nothing_partial(
+    registry: Registry, adapter_factory, tmp_path: Path, request
+) -> None:
+    env = request.getfixturevalue("hub_env")
+    source = Registry.init(tmp_path / "source", base=registry.load().base.id)
+    source.add_expert("pulled", adapter_factory(rank=8, seed=9))
+    from mole_core.hub import push_expert
+
+    push_expert(source, "pulled", "mole-tester/pulled")
+    rng = random.Random(11)
+    for trial in range(PULL_KILL_TRIALS):
+        name = f"p{trial}"
+        _kill_at_random(["pull", "mole-tester/pulled", "--name", name, "--registry", str(registry.root)],
+                        rng.uniform(0.3, 4.0), env=env.env)
+        names = _assert_consistent(registry)
+        assert set(names) <= {f"p{i}" for i in range(trial + 1)}
