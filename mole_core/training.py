@@ -590,7 +590,8 @@ def _register(
     model = trainer.model
     for config in model.peft_config.values():
         config.base_model_name_or_path = registry.load().base.id
-    model.save_pretrained(str(adapter_dir), safe_serialization=True)
+    # embeddings are never LoRA targets here; "auto" would query the Hub for the base's config
+    model.save_pretrained(str(adapter_dir), safe_serialization=True, save_embedding_layers=False)
     state = trainer.state
     record = TrainingRecord(
         dataset=data.name,
