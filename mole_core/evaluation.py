@@ -293,6 +293,14 @@ def routing_report(
 
 
 # -- everything --------------------------------------------------------------------------------------------
+def _has_router(mole: Any) -> bool:
+    try:
+        mole.router  # noqa: B018 - the property raises when there is none
+    except MoleError:
+        return False
+    return True
+
+
 def _try_router(registry: Registry, manifest: Manifest, notes: list[str]) -> Any:
     """The registry's router, or None with a note saying why routed accuracy is skipped."""
     from .routing import load_router
@@ -315,10 +323,13 @@ def evaluate(
     offline: bool | None = None,
     progress: Progress | None = None,
     router: Any = None,
+    system: Any = None,
 ) -> EvalReport:
     """Run the parts asked for: routing (``labelled``), loss table (``n_texts`` > 0), GSM8K (``n_gsm8k`` > 0).
 
-    ``router`` replaces the registry's router (any :class:`~mole_core.routing.Router`).
+    ``router`` replaces the registry's router (any :class:`~mole_core.routing.Router`); ``system`` is an
+    already loaded :class:`~mole_core.runtime.MoLE` of this registry to reuse instead of loading the
+    base model again (its own router then answers the routed GSM8K questions).
     """
     from .runtime import MoLE
 
@@ -332,9 +343,9 @@ def evaluate(
         report.routing = routing_report(registry, manifest, labelled, router)
     if n_texts or n_gsm8k:
         sets, owners = domain_sets(manifest, n_texts, offline, report.notes) if n_texts else ({}, {})
-        if n_gsm8k and router is None and manifest.experts:
+        if system is None and n_gsm8k and router is None and manifest.experts:
             router = _try_router(registry, manifest, report.notes)
-        mole = MoLE.from_registry(registry, router=router, load_router=False)
+        mole = system or MoLE.from_registry(registry, router=router, load_router=False)
         if sets:
             report.losses = loss_table(
                 mole.model,
@@ -347,12 +358,14 @@ def evaluate(
             )
         elif n_texts:
             report.notes.append("no expert has a dataset with a test split: no loss table")
+        if n_gsm8k and system is not None and not _has_router(mole):
+            report.notes.append("the given system has no router: routed GSM8K accuracy skipped")
         if n_gsm8k:
             report.gsm8k = gsm8k_accuracy(
                 mole,
                 n_gsm8k,
                 offline,
-                routed=router is not None,
+                routed=_has_router(mole),
                 max_new_tokens=max_new_tokens,
                 progress=progress,
             )

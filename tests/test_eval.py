@@ -120,6 +120,21 @@ def test_gsm8k_exact_match_for_base_and_routed(two_experts: Registry) -> None:
     assert g.routed_accuracy is not None and 0.0 <= g.routed_accuracy <= 1.0
 
 
+def test_an_already_loaded_system_is_reused(two_experts: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mole_core import basemodel
+    from mole_core.runtime import MoLE
+
+    system = MoLE.from_registry(two_experts.root, router=AllTo(["reasoning", "factoid"], "factoid"))
+
+    def no_second_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the base model was loaded again")
+
+    monkeypatch.setattr(basemodel, "load_model", no_second_load)
+    report = evaluate(two_experts, n_texts=2, n_gsm8k=1, max_length=64, max_new_tokens=2, system=system)
+    assert report.losses is not None and list(report.losses.rows) == [BASE, "reasoning", "factoid"]
+    assert report.gsm8k is not None and report.gsm8k.routed_to == {"factoid": 1}
+
+
 def test_routing_accuracy_and_confusion_on_labelled_file(two_experts: Registry, tmp_path: Path) -> None:
     path = tmp_path / "labelled.jsonl"
     rows = [("How many apples?", "reasoning"), ("When was X born?", "factoid"), ("Who wrote Y?", "factoid")]
