@@ -23,8 +23,9 @@ def _quiet_deprecations() -> None:
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
-def _progress_callback() -> Any:
-    """A TrainerCallback driving a tqdm bar (on stderr) with each step's loss, grad norm and lr."""
+def progress_callback(desc: str = "training") -> Any:
+    """A TrainerCallback driving a tqdm bar (on stderr, so --json stdout stays clean) with each step's
+    loss, grad norm and lr."""
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
@@ -32,7 +33,7 @@ def _progress_callback() -> Any:
         bar: Any = None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step")
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=desc, unit="step")
 
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any
@@ -53,6 +54,11 @@ def _progress_callback() -> Any:
                 self.bar.close()
 
     return TqdmProgress()
+
+
+def _progress_callback(json_mode: bool = False, desc: str = "training") -> Any:
+    """Kept for callers of the earlier private name; the bar is on stderr whatever ``json_mode``."""
+    return progress_callback(desc)
 
 
 def _show_plan(plan: dict[str, Any], json_mode: bool) -> None:
@@ -122,7 +128,7 @@ def train_expert(
         resume=resume,
         output=output,
         task=task,
-        callbacks=[_progress_callback()],
+        callbacks=[progress_callback(name)],
         on_start=lambda plan: _show_plan(plan, as_json),
     )
     if as_json:
