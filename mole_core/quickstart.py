@@ -213,6 +213,6 @@ def _evaluate(registry: Registry, mole: Any, settings: QuickstartSettings, repor
     from .evaluation import evaluate
 
     emit(StageEvent(stage="eval", message=f"evaluating each expert against the base on {settings.eval_texts} texts per domain"))
-    result = evaluate(registry, n_texts=settings.eval_texts, n_gsm8k=settings.eval_gsm8k, router=mole._router)
+    result = evaluate(registry, n_texts=settings.eval_texts, n_gsm8k=settings.eval_gsm8k, system=mole)
     report.evaluation = json.loads(result.model_dump_json())
     emit(StageEvent(stage="eval", message="", data={"evaluation": report.evaluation}))

@@ -17,8 +17,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models run far faster on one thread, and CLI subprocesses inherit this; on a shared 2-core
+# machine two threads per process were measured ~40x slower for the tiny Llama.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tiny import build_tiny_llama, make_adapter  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

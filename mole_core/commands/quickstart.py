@@ -42,7 +42,7 @@ def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
     from ..memory import MemoryReport
     from ..quickstart import QuickstartSettings, StageEvent, run
     from .runtime import format_memory
-    from .train import _progress_callback, format_report
+    from .train import format_report, progress_callback
 
     settings = QuickstartSettings(**{k: v for k, v in overrides.items() if v is not None})
     seen: set[str] = set()
@@ -67,7 +67,7 @@ def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
             for line in format_report(EvalReport.model_validate(event.data["evaluation"])):
                 out(f"  {line}")
 
-    report = run(directory, settings, on_event=on_event, trainer_callbacks=lambda name: [_progress_callback(as_json)])
+    report = run(directory, settings, on_event=on_event, trainer_callbacks=lambda name: [progress_callback(desc=name)])
     if as_json:
         echo_json(report.model_dump())
         return
