@@ -56,11 +56,6 @@ def progress_callback(desc: str = "training") -> Any:
     return TqdmProgress()
 
 
-def _progress_callback(json_mode: bool = False, desc: str = "training") -> Any:
-    """Kept for callers of the earlier private name; the bar is on stderr whatever ``json_mode``."""
-    return progress_callback(desc)
-
-
 def _show_plan(plan: dict[str, Any], json_mode: bool) -> None:
     width = max(len(k) for k in PLAN_KEYS)
     click.echo(f"training {plan['expert']} with:", err=json_mode)
