@@ -107,17 +107,17 @@ def test_calculator_annotations_are_stripped() -> None:
 
 # -- offline rule -------------------------------------------------------------------------------------------
 def test_offline_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mole_core import datasets
+    from mole_core import network
 
-    for var in datasets.OFFLINE_VARS:
+    for var in network.OFFLINE_VARS:
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(datasets, "hub_reachable", lambda: True)
+    monkeypatch.setattr(network, "hub_reachable", lambda: True)
     assert resolve_offline(None) is False
     assert resolve_offline(True) is True
-    monkeypatch.setattr(datasets, "hub_reachable", lambda: False)
+    monkeypatch.setattr(network, "hub_reachable", lambda: False)
     assert resolve_offline(None) is True
     assert resolve_offline(False) is False  # an explicit choice wins
-    monkeypatch.setattr(datasets, "hub_reachable", lambda: True)
+    monkeypatch.setattr(network, "hub_reachable", lambda: True)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve_offline(None) is True
 

@@ -15,7 +15,6 @@ self-contained.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,9 @@ INITS = ("auto", "hub", "minilm", "random")
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+    from mole_core.network import resolve_offline
+
+    return resolve_offline(None)
 
 
 def _config(labels: Sequence[str], base: dict[str, Any] | None = None) -> Any:
