@@ -224,6 +224,7 @@ def make_adapters(source: str, out: Path, ranks: Sequence[int], seed: int = 0) -
                 r=rank, lora_alpha=rank, target_modules=TARGETS, init_lora_weights=False, task_type="CAUSAL_LM"
             )
             peft_model = get_peft_model(model, config)
+            peft_model.peft_config["default"].base_model_name_or_path = source  # not the cache path loaded
             peft_model.save_pretrained(path)
             model = peft_model.unload()
         paths.append(path)

@@ -259,7 +259,9 @@ def run_generation(context: Context) -> dict[str, Any]:
     before = snapshot(setup.mole.model)
     checks = correctness(setup)
     warm, origin = setup.modes(2)
-    alternate(warm, 1)  # first calls build stacks, caches and kernels: keep that out of the timings
+    # first calls build stacks, caches and kernels: keep that out of the timings (the correctness runs
+    # above already warmed the fp32 LoRA paths)
+    alternate({k: warm[k] for k in ("base", "base_bf16", "stacked_bf16")}, 1)
     ways, _ = setup.modes(setup.tokens)
     ways.update(router_ways(setup.queries))
     outputs: dict[str, Any] = {}
@@ -414,7 +416,33 @@ def run_scaling(context: Context) -> dict[str, Any]:
         rows.append(row)
     return {"model": source, "rank": scale.scaling_rank, "queries": len(queries),
             "new_tokens": scale.max_new_tokens, "repeats": scale.scaling_repeats, "rows": rows,
-            "growth": growth(rounds, scale.scaling_n)}
+            "growth": growth(rounds, scale.scaling_n),
+            "stacked_decode_arithmetic": stacked_decode_cost(base_source(scale.gen_model, context.work),
+                                                             scale.scaling_n, scale.scaling_rank)}
+
+
+def stacked_decode_cost(source: str, ns: Sequence[int], rank: int) -> dict[str, Any]:
+    """Multiply-adds per decoded token of the stacked path, as a share of the base model's, by arithmetic.
+
+    A decode step multiplies every row by the A and B stacks of *all* attached adapters (the row mask
+    zeroes the others' contribution afterwards), so its LoRA work is N*r*(in+out) per adapted layer, not
+    the row's own r*(in+out). Counted on the model's shapes (meta device, no weights).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from mole_core import basemodel
+    from mole_core.manifest import BaseModelRef
+
+    from .paper_table import lora_params
+
+    config = AutoConfig.from_pretrained(basemodel.resolve_source(BaseModelRef(id=source)))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    base = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+    one = lora_params(model, rank)
+    return {"model": source, "rank": rank, "base_macs_per_token": base, "one_adapter_macs_per_token": one,
+            "stacked_share_of_base": {str(n): n * one / base for n in ns}, "own_rank_share_of_base": one / base}
 
 
 def growth(rounds: list[dict[str, float]], ns: Sequence[int]) -> dict[str, float]:

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ def rss() -> int:
     return process_rss()
 
 
+def touch(model: Any) -> None:
+    """Read every weight once. transformers memory-maps safetensors files, so weights become resident
+    only when first read; serving reads them all, so every figure here is taken after this."""
+    import torch
+
+    with torch.inference_mode():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            tensor.sum()
+
+
 def model_bytes(model: Any) -> int:
     from mole_core.memory import tensor_bytes
 
@@ -49,19 +60,47 @@ def attach_all(mole: Any, registry: Any, adapters: list[Path], n_max: int, check
 
     per_expert: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    after = rss()
     for i in range(n_max):
         source = adapters[i % len(adapters)]
         entry = registry.add_expert(f"e{i:03d}", source)
-        before = rss()
+        before = after  # registering copies files; it leaves nothing resident (one RSS read per step)
+        started = time.perf_counter()
         mole.add_expert(entry)
+        attach_s = time.perf_counter() - started
         after = rss()
         size = tensor_bytes(adapter_tensors(mole.model, entry.name))
-        per_expert.append({"name": entry.name, "rank": entry.rank, "tensor_bytes": size, "rss_delta_bytes": after - before})
+        per_expert.append({"name": entry.name, "rank": entry.rank, "tensor_bytes": size,
+                           "rss_delta_bytes": after - before, "attach_s": attach_s})
         if i + 1 in checkpoints:
             rows.append({"n": i + 1, "mole_tensor_bytes": model_bytes(mole.model), "mole_rss_bytes": after,
                          "mole_rss_delta_bytes": after - start_rss})
             log.info("N=%d: tensors %.1f MB, RSS %.1f MB", i + 1, rows[-1]["mole_tensor_bytes"] / 1e6, after / 1e6)
+            if i + 1 >= 4 and i + 1 in (4, n_max):
+                rows[-1]["mixed4_speed_vs_base_rows"] = mixed_vs_base(mole)
+                after = rss()  # the timing's stacks are gone again
     return per_expert, rows
+
+
+def mixed_vs_base(mole: Any, tokens: int = 16, repeats: int = 2) -> float:
+    """A 4-expert mixed batch's speed relative to all-base rows of the same system (alternated).
+
+    Timed here because this is where a real model has many adapters attached: the stacked fast path's
+    decode work grows with every attached adapter, used or not, and this shows by how much.
+    """
+    from mole_core import MoLE
+
+    from . import alternate, median
+
+    queries = [q for q, _ in paper_queries()]
+    names = mole.experts[:4]
+    assignment = {q: names[i % len(names)] for i, q in enumerate(queries)}
+    runner = MoLE(mole.registry, mole.manifest, mole.model, mole.tokenizer, assigned_router(assignment, mole.experts))
+    ways = {"mixed": lambda: runner.generate(queries, max_new_tokens=tokens),
+            "base": lambda: runner.generate(queries, max_new_tokens=tokens, expert="base")}
+    alternate(ways, 1)  # warm: stacks built
+    rounds = alternate(ways, repeats)
+    return median([r["base"] / r["mixed"] for r in rounds])
 
 
 def full_models(source: str, adapters: list[Path], count: int) -> list[dict[str, Any]]:
@@ -75,6 +114,7 @@ def full_models(source: str, adapters: list[Path], count: int) -> list[dict[str,
     for i in range(count):
         before = rss()
         merged = PeftModel.from_pretrained(load_base(source), str(adapters[i % len(adapters)])).merge_and_unload()
+        touch(merged)
         keep.append(merged)
         after = rss()
         out.append({"tensor_bytes": model_bytes(merged), "rss_delta_bytes": after - before})
@@ -95,7 +135,14 @@ def after_mixed_batch(mole: Any, max_new_tokens: int) -> dict[str, Any]:
     runner.generate([q for q, _ in queries], max_new_tokens=max_new_tokens)
     after = rss()
     return {"rss_before": before, "rss_after": after, "rss_delta_bytes": after - before,
-            "fast_path": getattr(runner, "_mixed", None) is not None}
+            "fast_path": getattr(runner, "_mixed", None) is not None,
+            "all_adapters_tensor_bytes": sum(model_bytes_of(mole, n) for n in mole.experts)}
+
+
+def model_bytes_of(mole: Any, name: str) -> int:
+    from mole_core.memory import adapter_tensors, tensor_bytes
+
+    return tensor_bytes(adapter_tensors(mole.model, name))
 
 
 def measure_model(model: str, context: Context) -> dict[str, Any]:
@@ -108,10 +155,11 @@ def measure_model(model: str, context: Context) -> dict[str, Any]:
     start = rss()
     registry = new_registry(work / "registry", source)
     mole = MoLE.from_registry(registry, load_router=False)
+    touch(mole.model)
     base_rss = rss()
     base_bytes = model_bytes(mole.model)
     per_expert, rows = attach_all(mole, registry, adapters, max(scale.memory_n), scale.memory_n, start)
-    batch = after_mixed_batch(mole, scale.max_new_tokens)
+    batch = after_mixed_batch(mole, 4)  # stacks are built on the first forward: a few tokens suffice
     full = full_models(source, adapters, scale.full_models)
     per_full_bytes = sum(f["tensor_bytes"] for f in full) / len(full)
     per_full_rss = sum(f["rss_delta_bytes"] for f in full) / len(full)
@@ -137,11 +185,20 @@ def measure_model(model: str, context: Context) -> dict[str, Any]:
 
 
 def attach_ratios(per_expert: list[dict[str, Any]]) -> dict[str, float]:
-    """RSS added per attachment over the adapter's tensor bytes: median, min, max (1.0 = exactly its tensors)."""
+    """RSS added per attachment over the adapter's tensor bytes (1.0 = exactly its tensors): median,
+    min, max, the share within 10%, and a least-squares fit RSS = slope * tensor bytes + fixed, whose
+    ``fixed`` part is what every adapter costs beyond its tensors (PEFT's modules and bookkeeping)."""
     from . import median
 
     ratios = [e["rss_delta_bytes"] / e["tensor_bytes"] for e in per_expert if e["tensor_bytes"]]
-    return {"median": median(ratios), "min": min(ratios), "max": max(ratios)}
+    xs = [float(e["tensor_bytes"]) for e in per_expert]
+    ys = [float(e["rss_delta_bytes"]) for e in per_expert]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else float("nan")
+    return {"median": median(ratios), "min": min(ratios), "max": max(ratios),
+            "within_10pct": sum(0.9 <= r <= 1.1 for r in ratios) / len(ratios),
+            "fit_slope": slope, "fit_fixed_bytes": my - slope * mx if var else float("nan")}
 
 
 def run(context: Context) -> dict[str, Any]:
@@ -150,7 +207,8 @@ def run(context: Context) -> dict[str, Any]:
         f"full models: {context.scale.full_models} really loaded (merged) per model; larger N is that "
         "per-model cost times N (extrapolated)"
     )
-    context.notes.append("RSS read after gc + malloc_trim, so freed heap is not counted as held")
+    context.notes.append("RSS read after gc + malloc_trim, so freed heap is not counted as held; every weight "
+                         "read once first (transformers memory-maps safetensors: unread weights are not resident)")
     return {"models": out}
 
 
