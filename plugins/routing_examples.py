@@ -467,9 +467,54 @@ _SOCIETY_CLAIMS = [  # completes "Is ...?"
     "war ever justified", "patriotism a virtue", "science compatible with religion", "money the root of all evil",
 ]
 
+_OBLIGATIONS = [
+    "explore space", "help refugees", "protect endangered species", "give to charity", "vote", "preserve languages",
+    "reduce our carbon footprint", "care for elderly parents", "obey unjust laws", "colonize Mars",
+]
+_ALTERNATIVES = [
+    "focus on solving problems on Earth first", "leave it to governments", "put our own country first",
+    "let markets decide", "spend the money on education", "accept that some things cannot be saved",
+]
+_TRENDS = [
+    "automation is becoming widespread", "people live longer", "information spreads instantly", "cities keep growing",
+    "climate change accelerates", "artificial intelligence writes most text", "remote work is the norm",
+]
+_PRIORITIES = [
+    "job creation", "technological progress", "economic growth", "environmental protection", "individual freedom",
+    "public safety", "privacy", "national security", "equality", "tradition", "innovation", "stability",
+]
+_CHOICES = [
+    "single-use plastic bottles", "reusable bottles", "nuclear energy", "wind energy", "online learning",
+    "classroom learning", "public healthcare", "private healthcare", "electric cars", "petrol cars",
+]
+_RELATIONS = [  # completes "What is the relationship between ...?"
+    "economic growth and inequality", "GDP, inflation and unemployment", "religion and politics",
+    "art and morality", "freedom and security", "wealth and happiness", "science and ethics",
+    "language and thought", "education and social mobility", "democracy and free markets",
+]
+_SOCIETAL_WHY = [  # completes "Why do ...?" (societal, not physical)
+    "empires fall", "revolutions happen", "democracies fail", "civilizations collapse", "wars start",
+    "some countries grow rich while others stay poor", "people vote against their economic interests",
+    "conspiracy theories spread", "dictators rise to power", "nations go to war over resources",
+]
+_CHANGING_ROLES = [
+    "women in the workplace", "religion in public life", "the family", "newspapers", "the monarchy in Britain",
+    "trade unions", "fathers in raising children", "the United Nations", "universities", "the welfare state",
+]
+
 KNOWLEDGE = RoutingExamples(
     templates=[
         # comparison
+        "Do we have a moral obligation to {obligation}, or should we {alternative}?",
+        "In a world where {trend}, is it more important to prioritize {priority} or {priority2}?",
+        "Is it more important to protect {priority} or {priority2}?",
+        "How do cultural, social and economic factors shape {issue}?",
+        "What are the implications of choosing {choice} over {choice2} for {domain}?",
+        "What is the relationship between {relation}?", "Provide insights into the relationship between {relation}.",
+        "Why do {societal_why}?", "What explains why {societal_why}?",
+        "How has the role of {changing_role} changed over the past century?",
+        "Should we worry that {trend}?", "What does the rise of {development} mean for {domain}?",
+        "Assess the claim that {development} has done more harm than good to {domain}.",
         "How can governments {gov_goal}?", "What are the most effective ways for a country to {gov_goal}?",
         "What are the most effective strategies for tackling {issue}?",
         "What are the potential implications of {development} for {domain}?",
@@ -535,6 +580,16 @@ KNOWLEDGE = RoutingExamples(
         "What would society look like if {counterfactual_present}?",
     ],
     slots={
+        "obligation": _OBLIGATIONS,
+        "alternative": _ALTERNATIVES,
+        "trend": _TRENDS,
+        "priority": _PRIORITIES,
+        "priority2": _PRIORITIES,
+        "choice": _CHOICES,
+        "choice2": _CHOICES,
+        "relation": _RELATIONS,
+        "societal_why": _SOCIETAL_WHY,
+        "changing_role": _CHANGING_ROLES,
         "gov_goal": _GOV_GOALS,
         "institutions": _INSTITUTIONS,
         "society_claim": _SOCIETY_CLAIMS,
@@ -796,6 +851,38 @@ _MISC_QA = [  # whole questions in TruthfulQA / explanation style, as a slot for
     "Does alcohol kill brain cells", "Do antibiotics work against viruses", "Can stress turn your hair gray",
 ]
 
+_LEGAL_ACTS = [  # completes "Is it legal to ...?"
+    "drive barefoot", "collect rainwater", "record a phone call without consent", "marry your cousin",
+    "burn money", "carry a knife", "fly a drone over private property", "jaywalk", "own a pet monkey",
+    "use someone else's wifi", "leave a child alone at home", "busk on the street", "eat while driving",
+    "refuse to pay a tip", "sell homemade food", "download movies for personal use", "kill a spider on your property",
+]
+_JURISDICTIONS = ["the US", "the UK", "California", "Texas", "Canada", "Australia", "France", "Germany", "Japan", "the EU"]
+_REMEDIES = [  # completes "Can ... cure ...?"
+    "vitamin C", "garlic", "honey", "chicken soup", "acupuncture", "homeopathy", "apple cider vinegar", "turmeric",
+    "cold showers", "essential oils", "zinc", "echinacea", "hot tea", "a hangover breakfast", "magnets",
+]
+_AILMENTS = [
+    "a cold", "a headache", "insomnia", "a hangover", "acne", "back pain", "anxiety", "a sore throat", "the flu",
+    "hiccups", "heartburn", "arthritis", "cancer", "baldness", "allergies",
+]
+_SUPERSTITIONS = [  # completes "What happens if you ...?" (folklore, answered with facts)
+    "walk under a ladder", "see a black cat", "find a four-leaf clover", "spill salt", "say Bloody Mary in a mirror",
+    "cross your eyes for too long", "whistle indoors", "sleep with your head to the north", "knock on wood",
+    "count the stars", "cut your hair on a full moon", "place a mirror by your bed", "touch a toad",
+]
+_PARANORMAL = ["ghosts", "vampires", "psychics", "UFOs", "curses", "lucky numbers", "horoscopes", "haunted houses", "mermaids", "fairies"]
+_PROVERBS = [
+    "an apple a day keeps the doctor away", "curiosity killed the cat", "the early bird catches the worm",
+    "don't count your chickens before they hatch", "a watched pot never boils", "you can't teach an old dog new tricks",
+    "lightning never strikes twice", "the pen is mightier than the sword", "break a leg", "bite the bullet",
+    "let the cat out of the bag", "once in a blue moon", "raining cats and dogs", "the whole nine yards",
+]
+_ECON_EVENTS = [
+    "interest rates go up", "a country prints more money", "the stock market crashes", "oil prices rise",
+    "a currency loses value", "unemployment rises", "a bank fails", "taxes are cut", "wages go up", "a bubble bursts",
+]
+
 QA = RoutingExamples(
     templates=[
         "What are the health benefits of {food}?", "Is {food} good for you?", "Is it healthy to eat {food} every day?",
@@ -808,6 +895,14 @@ QA = RoutingExamples(
         "How do scientists know {science_known}?", "How long does {how_long}?", "{misc_qa}?",
 "Explain why {why_as_question}.", "Why shouldn't you {action}?",
         "What is the reason that {why_as_question}?", "I was told that {myth}. Is that right?",
+        "Is it legal to {legal_act} in {jurisdiction}?", "In {jurisdiction}, what happens if you {legal_act}?",
+        "Can you get in trouble for trying to {legal_act}?", "Can {remedy} cure {ailment}?",
+        "Does {remedy} really help with {ailment}?", "What is the best way to get rid of {ailment}?",
+        "What happens if you {superstition}?", "Is it bad luck to {superstition}?", "Do {paranormal} really exist?",
+        "Is there any scientific evidence for {paranormal}?", "What does the saying '{proverb}' mean?",
+        "Where does the expression '{proverb}' come from?",
+        "What happens to the economy when {econ_event}?", "Why do prices go up when {econ_event}?",
+        "How does it affect ordinary people when {econ_event}?",
         "How does {mechanism} work?", "How do {mechanism_plural} work?", "Explain how {mechanism} works.",
         "Can you explain how {mechanism} works in simple terms?", "What is the science behind {mechanism}?",
         "Why {why}?", "Can you explain why {why_as_question}?", "what makes {why_as_question}",
@@ -835,6 +930,14 @@ QA = RoutingExamples(
         "Why is it that {why_as_question}?", "What really happens during {process}?",
     ],
     slots={
+        "legal_act": _LEGAL_ACTS,
+        "jurisdiction": _JURISDICTIONS,
+        "remedy": _REMEDIES,
+        "ailment": _AILMENTS,
+        "superstition": _SUPERSTITIONS,
+        "paranormal": _PARANORMAL,
+        "proverb": _PROVERBS,
+        "econ_event": _ECON_EVENTS,
         "food": _FOODS,
         "disease": _DISEASES,
         "animal_habit": _ANIMAL_HABITS,
@@ -1080,8 +1183,33 @@ _PLACES_NQ = [
     "the panama canal", "the white house", "the mariana trench", "lake titicaca", "the bermuda triangle",
 ]
 
+_THEORY_NAMES = [
+    "theory of relativity", "theory of evolution", "heliocentric model", "germ theory of disease", "big bang theory",
+    "laws of motion", "periodic table", "theory of continental drift", "uncertainty principle", "law of gravitation",
+]
+_FIELDS = [
+    "modern physics", "economics", "medicine", "computer science", "history", "genetics", "psychology", "sociology",
+    "geometry", "chemistry", "taxonomy", "the atomic bomb", "the internet", "modern philosophy", "surgery",
+]
+_TERM_DEFINITIONS = [  # completes "what is the term for ..."
+    "a word that means the opposite of another", "animals that eat only plants", "fear of heights",
+    "a baby kangaroo", "a group of crows", "the study of fossils", "a line that touches a circle at one point",
+    "the longest side of a right triangle", "a person who studies insects", "a word spelled the same backwards",
+    "the loss of water vapor from plants", "rule by a small group of people", "a female horse",
+]
+_ORGANELLES = [  # (what does it) completes "which part of the cell ..."
+    "produces energy", "contains the genetic material", "makes proteins", "controls what enters the cell",
+    "stores water in plant cells", "carries out photosynthesis",
+]
+_ADAPTATIONS = ["the hunger games", "the godfather", "jurassic park", "forrest gump", "the shining", "psycho", "jaws", "fight club", "the notebook", "mean girls"]
+
 FACTOID = RoutingExamples(
     templates=[
+        "who proposed the {theory_name}", "the {theory_name} was proposed by", "who is known as the father of {field}",
+        "what is the term for {term_definition}", "which part of the cell {organelle}", "what type of government does {country} have",
+        "the movie {adaptation} is based on what book", "who wrote the music for {film}", "who sings the theme song for {show}",
+        "who was the king of england during {war}", "what is the official currency of {country}",
+        "who was the first woman to {first}", "in which year did {event_dated}", "name the {superlative}",
         "What is the capital of {country}?", "what is the capital city of {country}", "Who wrote {book}?",
         "who wrote {book}", "Who invented the {invention}?", "who invented the {invention}",
         "When was the {invention} invented?", "In what year was the {invention} invented?",
@@ -1114,6 +1242,11 @@ FACTOID = RoutingExamples(
         "What year was {book} published?", "who is the author of {book}",
     ],
     slots={
+        "theory_name": _THEORY_NAMES,
+        "field": _FIELDS,
+        "term_definition": _TERM_DEFINITIONS,
+        "organelle": _ORGANELLES,
+        "adaptation": _ADAPTATIONS,
         "country": _COUNTRIES,
         "book": _BOOKS,
         "invention": _INVENTIONS,

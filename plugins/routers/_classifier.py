@@ -95,16 +95,19 @@ def encode(
     max_length: int = MAX_LENGTH,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Sentence embeddings for ``queries`` in their order, encoded in length-sorted batches."""
+    """Sentence embeddings for ``queries`` in their order; each distinct query is encoded once."""
     encoder.eval()
-    dim = encoder.config.hidden_size
-    out = torch.empty(len(queries), dim)
-    bar = tqdm(total=len(queries), desc="encoding", unit="q", disable=not progress, leave=False)
-    for idx in length_batches(queries, batch_size):
-        out[idx] = embed(encoder, tokenize(tokenizer, [queries[i] for i in idx], max_length))
+    distinct = list(dict.fromkeys(queries))
+    out = torch.empty(len(distinct), encoder.config.hidden_size)
+    bar = tqdm(total=len(distinct), desc="encoding", unit="q", disable=not progress, leave=False)
+    for idx in length_batches(distinct, batch_size):
+        out[idx] = embed(encoder, tokenize(tokenizer, [distinct[i] for i in idx], max_length))
         bar.update(len(idx))
     bar.close()
-    return out
+    if len(distinct) == len(queries):
+        return out
+    row = {query: i for i, query in enumerate(distinct)}
+    return out[[row[q] for q in queries]]
 
 
 def label_ids(labels: Sequence[str], targets: Sequence[str]) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 from mole_core.errors import MoleError
 from mole_core.routing import Router
 
-from ._classifier import MINILM_PACKAGE, encode, load_minilm, load_router_files, save_router
+from ._classifier import MINILM_PACKAGE, encode, label_ids, load_minilm, load_router_files, save_router
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,26 @@ class EmbeddingRouter(Router):
         self.bank = torch.cat([self.bank, self._encode(texts)])
         self.bank_labels = torch.cat([self.bank_labels, torch.full((len(texts),), index, dtype=torch.long)])
 
-    def fit(self, queries: Sequence[str], labels: Sequence[str], **options: Any) -> dict[str, Any]:
-        """Replace the example bank with these labelled queries (nothing is optimised)."""
-        from ._classifier import label_ids
+    def fit(
+        self,
+        queries: Sequence[str],
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        progress: bool = False,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """Replace the example bank with these labelled queries (nothing is optimised).
 
+        A large bank is noisier per neighbour, so ``top_k`` grows with it (one per 50 examples of the
+        smallest expert, between 5 and 50) unless given.
+        """
         targets = label_ids(self.labels, labels)
-        self.bank = self._encode(queries, progress=options.get("progress", False))
+        self.bank = self._encode(queries, progress=progress)
         self.bank_labels = targets
-        return {"examples": len(queries), "final_loss": None}
+        smallest = min(int((targets == i).sum()) for i in range(len(self.labels)))
+        self.top_k = top_k or min(50, max(DEFAULT_TOP_K, smallest // 50))
+        return {"examples": len(queries), "top_k": self.top_k, "final_loss": None}
 
     @torch.no_grad()
     def scores(self, queries: Sequence[str]) -> torch.Tensor:
