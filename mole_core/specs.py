@@ -135,11 +135,21 @@ class DatasetSpec(BaseModel):
             from .errors import NotFoundError
 
             raise NotFoundError(f"dataset {self.name!r} has no split {split!r} (it has {', '.join(self.splits)})")
+        from .errors import MoleError
+
         out: list[TextExample] = []
-        for example in self.loader(split, limit, offline):
-            out.append(example if isinstance(example, TextExample) else TextExample.model_validate(example))
-            if limit is not None and len(out) >= limit:
-                break
+        try:
+            for example in self.loader(split, limit, offline):
+                out.append(example if isinstance(example, TextExample) else TextExample.model_validate(example))
+                if limit is not None and len(out) >= limit:
+                    break
+        except MoleError:
+            raise
+        except Exception as exc:  # a plugin's bug is named, not a traceback for the user
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MoleError(
+                f"dataset {self.name!r} (plugin {self.plugin or '?'}) failed on example {len(out) + 1}: {detail}"
+            ) from None
         return out
 
 

@@ -139,3 +139,36 @@ def test_broken_entry_point_is_reported_by_name(tmp_path: Path) -> None:
     problems = json.loads(proc.stdout)["problems"]
     assert any(p["plugin"] == "broken" and "import failed" in p["message"] for p in problems)
     assert "reasoning" in proc.stdout
+
+
+def test_dataset_plugin_faults_are_named(register_plugin) -> None:
+    from mole_core import DatasetSpec, MoleError
+
+    def junk(split, limit, offline):
+        yield {"prompt": "fine", "completion": "fine"}
+        yield {"nonsense": 1}
+
+    def crash(split, limit, offline):
+        raise OSError("disk on fire")
+        yield  # pragma: no cover
+
+    class Data:
+        @hookimpl
+        def register_datasets(self, register):
+            register(DatasetSpec(name="junky", loader=junk))
+            register(DatasetSpec(name="crashy", loader=crash))
+
+    class Raises:
+        @hookimpl
+        def register_datasets(self, register):
+            raise ValueError("no datasets today")
+
+    register_plugin(Data(), "data-plugin")
+    register_plugin(Raises(), "raises")
+    cat = plugins.catalogue()
+    assert any(p.plugin == "raises" and p.hook == "register_datasets" for p in cat.problems)
+    assert "gsm8k" in cat.datasets  # the built-ins still work
+    with pytest.raises(MoleError, match=r"dataset 'junky' \(plugin data-plugin\) failed on example 2"):
+        cat.datasets["junky"].load("train")
+    with pytest.raises(MoleError, match="disk on fire"):
+        cat.datasets["crashy"].load("train")
