@@ -64,7 +64,7 @@ SCALES: dict[str, Scale] = {
         name="full", gen_model="smollm2", memory_models=("tiny", "smollm2"), memory_n=(1, 4, 16, 64),
         full_models=2, route_batches=((1, 100), (64, 10)), gen_repeats=3, gen_slow_repeats=1,
         max_new_tokens=32, bf16_repeats=2, add_expert_trials=3, scaling_model="tiny",
-        scaling_n=(1, 10, 100), scaling_rank=4, scaling_repeats=5,
+        scaling_n=(1, 10, 100), scaling_rank=4, scaling_repeats=4,
     ),
 }
 

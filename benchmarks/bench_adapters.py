@@ -16,6 +16,7 @@ Three parts (``--part``), each run in its own process by ``benchmarks.run``:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -116,15 +117,28 @@ def local_modes(base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: 
 
 def build_modes(base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: list[str],
                 kw: dict[str, Any]) -> tuple[dict[str, Way], str]:
-    """bench_mixed's ways when available (one definition of each way), else the local copy."""
+    """bench_mixed's ways when available (one definition of each way), else the local copy.
+
+    Arguments are matched by name, and any other ``mixed*`` parameter gets MoLE's own MixedLoRA, so
+    every way runs the fast path exactly as MoLE.generate configures it; only the ways listed in
+    ``local_modes`` are kept.
+    """
+    local = local_modes(base, model, mixed, batch, rows, kw)
     if mixed is not None:
         try:
             from .bench_mixed import build_modes as shared
 
-            return shared(base, model, mixed, batch, rows, kw), "benchmarks.bench_mixed.build_modes"
-        except (ImportError, TypeError) as exc:
+            known = {"base": base, "peft_model": model, "mixed": mixed, "batch": batch, "rows": rows, "gen_kw": kw}
+            names = inspect.signature(shared).parameters
+            args = {n: known.get(n, mixed if n.startswith("mixed") else None) for n in names}
+            missing = [n for n, v in args.items() if v is None]
+            if missing:
+                raise TypeError(f"unknown parameters {missing}")
+            modes = shared(**args)
+            return {k: v for k, v in modes.items() if k in local}, "benchmarks.bench_mixed.build_modes"
+        except (ImportError, TypeError, ValueError) as exc:
             log.warning("bench_mixed.build_modes unusable (%s); using the local ways", exc)
-    return local_modes(base, model, mixed, batch, rows, kw), "benchmarks.bench_adapters.local_modes"
+    return local, "benchmarks.bench_adapters.local_modes"
 
 
 def inference(fn: Way) -> Way:
