@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     }]
     results = {"scale": args.scale, "date": runs[-1]["date"], "machine": info, "runs": runs, "sections": sections}
     results["targets"] = targets(results)
+    results["target_history"] = previous.get("target_history", []) + (
+        [{"date": previous["date"], "targets": previous["targets"]}] if previous.get("targets") else []
+    )
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     (args.out / "benchmarks.md").write_text(render(results))
     log.info("wrote %s and %s in %.0fs", json_path, args.out / "benchmarks.md", runs[-1]["wall_seconds"])
@@ -258,13 +261,23 @@ def header(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def earlier(results: dict[str, Any], name: str, measured: str) -> str:
+    """What earlier runs merged into this file measured for the same target (when it differed)."""
+    seen = []
+    for run in results.get("target_history", []):
+        for t in run["targets"]:
+            if t["name"] == name and t["measured"] != measured and t["measured"] not in seen:
+                seen.append(t["measured"])
+    return "; ".join(seen) or "-"
+
+
 def targets_md(results: dict[str, Any]) -> list[str]:
     rows = [[t["name"], t["target"], t["measured"], {True: "**pass**", False: "**FAIL**", None: "-"}[t["pass"]],
-             t["note"]] for t in results["targets"]]
+             earlier(results, t["name"], t["measured"]), t["note"]] for t in results["targets"]]
     lines = ["## Targets", ""]
     if results["scale"] != "full":
         lines += [f"_Scale `{results['scale']}`: tiny models and few repeats; pass/fail here means nothing._", ""]
-    return lines + table(["target", "goal", "measured", "result", "note"], rows)
+    return lines + table(["target", "goal", "measured", "result", "earlier runs", "note"], rows)
 
 
 def memory_md(mem: dict[str, Any] | None) -> list[str]:
