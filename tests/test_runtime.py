@@ -136,3 +136,19 @@ def test_generate_cli_json_forced_expert(cli, loaded: MoLE) -> None:
     assert row["expert"] == "beta" and row["query"] == "hello there"
     bad = cli("generate", "hi", "--expert", "nobody", "--registry", reg)
     assert bad.exit_code == 1 and "no expert 'nobody'" in bad.output
+
+
+def test_expert_added_to_a_running_system_is_attached_and_routed(registry: Registry, adapter_factory) -> None:
+    from mole_core.routing import build_embedding_router
+
+    registry.add_expert("alpha", adapter_factory(rank=4), examples=["Solve 2x + 3 = 7 for x"])
+    registry.add_expert("beta", adapter_factory(rank=4, seed=2), examples=["Who wrote Hamlet?"])
+    mole = MoLE.from_registry(registry.root, router=build_embedding_router(registry.load()))
+    entry = registry.add_expert(
+        "code", adapter_factory(rank=2, seed=3),
+        examples=["Write a Python function that reverses a string", "How do I read a CSV file in Python?"],
+    )
+    mole.add_expert(entry)
+    assert "code" in mole.model.peft_config and "code" in mole.router.labels
+    assert mole.route(["Write a Python function that sorts a list"])[0].expert == "code"
+    assert mole.generate(["Write a Python function that sorts a list"], max_new_tokens=3)[0].expert == "code"
