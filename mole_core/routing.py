@@ -135,7 +135,7 @@ def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
             f"{directory / CONFIG_FILE} lists experts {router.labels}, the manifest {entry.labels}: "
             f"retrain it with mole train-router"
         )
-    _extend_with_new_experts(router, manifest)
+    extend_with_new_experts(router, manifest)
     return router
 
 
@@ -155,7 +155,7 @@ def verify_router_files(directory: Path, entry: RouterEntry) -> None:
             )
 
 
-def _extend_with_new_experts(router: Router, manifest: Manifest) -> None:
+def extend_with_new_experts(router: Router, manifest: Manifest) -> None:
     """Experts registered after the router was trained: an embedding router learns them from examples."""
     from .routing_data import routing_examples_for
 

@@ -119,9 +119,9 @@ class MoLE:
         if self._mixed is not None:
             self._mixed.invalidate()
         if self._router is not None:  # an embedding router can route to it at once, from its examples
-            from .routing import _extend_with_new_experts
+            from .routing import extend_with_new_experts
 
-            _extend_with_new_experts(self._router, self.manifest)
+            extend_with_new_experts(self._router, self.manifest)
 
     # -- routing ------------------------------------------------------------------------------------
     def route(self, queries: Sequence[str]) -> list[Route]:
