@@ -35,6 +35,7 @@ from ._classifier import (
     save_router,
     seed_everything,
     tokenize,
+    torch_threads,
     train_loop,
 )
 
@@ -166,20 +167,21 @@ class BertTinyRouter(Router):
             batch = tokenize(self.tokenizer, [queries[i] for i in idx], MAX_LENGTH)
             return self.model(**batch, labels=targets[idx]).loss
 
-        try:
-            metrics = train_loop(
-                step,
-                len(queries),
-                list(self.model.parameters()),
-                epochs=epochs or 4,
-                lr=lr or 1e-3,
-                batch_size=batch_size or 32,
-                seed=seed,
-                progress=progress,
-                desc="bert-tiny",
-            )
-        finally:
-            self.model.eval()
+        with torch_threads(1):
+            try:
+                metrics = train_loop(
+                    step,
+                    len(queries),
+                    list(self.model.parameters()),
+                    epochs=epochs or 4,
+                    lr=lr or 1e-3,
+                    batch_size=batch_size or 32,
+                    seed=seed,
+                    progress=progress,
+                    desc="bert-tiny",
+                )
+            finally:
+                self.model.eval()
         return {**metrics, "init": self.init}
 
     @torch.no_grad()

@@ -31,6 +31,7 @@ from ._classifier import (
     save_router,
     seed_everything,
     tokenize,
+    torch_threads,
     train_loop,
 )
 
@@ -100,17 +101,18 @@ class MiniLMRouter(Router):
         def step(idx: list[int]) -> torch.Tensor:
             return loss_fn(self.head(features[idx]), targets[idx])
 
-        metrics = train_loop(
-            step,
-            len(queries),
-            list(self.head.parameters()),
-            epochs=epochs or 20,
-            lr=lr or 2e-3,
-            batch_size=batch_size or 64,
-            seed=seed,
-            progress=progress,
-            desc="minilm head",
-        )
+        with torch_threads(1):
+            metrics = train_loop(
+                step,
+                len(queries),
+                list(self.head.parameters()),
+                epochs=epochs or 20,
+                lr=lr or 4e-3,
+                batch_size=batch_size or 256,
+                seed=seed,
+                progress=progress,
+                desc="minilm head",
+            )
         self.head.eval()
         return {**metrics, "finetune": False}
 
