@@ -343,7 +343,7 @@ _CONTROVERSIAL_PRACTICES = [
     "sweatshop labour", "the war on drugs", "rent control", "universal healthcare", "a flat tax",
     "net neutrality", "gene editing of crops", "cosmetic surgery", "reality television",
     "violent video games", "homeschooling", "big-game trophy hunting", "social media for children",
-    "mandatory military service", "a college education", "the Olympic Games",
+    "mandatory military service", "the Olympic Games",
 ]
 _EVENTS = [
     "the Industrial Revolution", "the French Revolution", "the fall of the Roman Empire", "World War I",
@@ -354,7 +354,7 @@ _EVENTS = [
     "the Protestant Reformation", "the rise of the Ottoman Empire", "the Meiji Restoration",
     "the civil rights movement", "the Vietnam War", "the Crusades", "the Atlantic slave trade",
     "the space race", "the fall of the Berlin Wall", "Brexit", "the invention of the internet",
-    "the Green Revolution in agriculture", "the decline of the Mayan civilization",
+    "the Green Revolution in agriculture", "the fall of Constantinople",
     "the Treaty of Versailles", "the Chinese Cultural Revolution", "the American Revolution",
     "the Opium Wars",
 ]
@@ -389,27 +389,27 @@ _THEORIES = [
     "the separation of powers",
 ]
 _SECTORS = [
-    "the education sector", "healthcare systems", "the news media", "agriculture", "the airline industry",
+    "the publishing industry", "healthcare systems", "the news media", "agriculture", "the airline industry",
     "public schools", "the music industry", "small businesses", "the European Union", "the United Nations",
     "local governments", "universities", "the fashion industry", "the car industry", "rural communities",
 ]
 _FIGURES = _LEADERS + ["Steve Jobs", "Einstein", "Shakespeare", "Picasso", "Mozart", "Henry Ford", "Columbus"]
 _COUNTERFACTUALS = [  # completes "What if ...?"
     "the Suez Canal had never been built", "the Roman Empire had never fallen",
-    "the internet had been invented in the Renaissance", "the Allies had lost World War II",
-    "Columbus had not reached the Americas", "the printing press had never been invented",
+    "the steam engine had been invented in ancient Greece", "the Allies had lost World War II",
+    "Carthage had defeated Rome", "the printing press had never been invented",
     "the dinosaurs had not gone extinct", "the Library of Alexandria had survived",
     "the Cold War had turned hot", "the United States had never declared independence",
-    "electricity had never been discovered", "the Black Death had never happened",
+    "electricity had never been discovered", "the Protestant Reformation had failed",
     "Napoleon had won at Waterloo", "humans had never domesticated animals",
-    "the Spanish Armada had defeated England", "the Aztecs had defeated the conquistadors",
+    "the Spanish Armada had defeated England", "the Inca had developed writing",
     "the Industrial Revolution had started in China", "women had always had the right to vote",
-    "Alexander the Great had lived to old age", "the Beatles had never formed", "nobody had invented money",
+    "Alexander the Great had lived to old age", "the Ming treasure fleets had kept sailing", "nobody had invented money",
     "the Soviet Union had not collapsed", "the Chinese had explored and colonized the Americas",
     "Lincoln had not been assassinated", "antibiotics had never been discovered", "the Titanic had not sunk",
     "the Mongols had conquered Europe", "the moon landing had failed", "the Berlin Wall still stood",
     "social media had never existed", "oil had never been discovered", "Shakespeare had never written a play",
-    "Germany had won World War I", "the Maya civilization had not collapsed",
+    "Germany had won World War I", "Japan had never opened up to the West",
     "Einstein had become a musician", "the atomic bomb had never been developed",
     "the Byzantine Empire had survived", "Rome had never become an empire",
 ]
@@ -630,14 +630,14 @@ KNOWLEDGE = RoutingExamples(
         "Was the Treaty of Versailles responsible for World War II?",
         "Analyze AI development and implications", "Should college education be free?",
         "Is it ethical to use animals in medical research?",
-        "What are the main challenges facing public education today?", "Discuss Renaissance art influence",
+        "What are the main challenges facing democracies today?", "Discuss Renaissance art influence",
         "Do standardized tests measure intelligence fairly?", "Evaluate renewable energy approaches",
         "What were the long-term effects of colonialism on Africa?", "Analyze the UN's role in peacekeeping",
         "Is globalization good for developing countries?",
         "Should governments regulate artificial intelligence?",
         "What would happen to the economy if everyone worked four days a week?",
         "Compare capitalism and socialism", "Is a college degree still worth the cost?",
-        "How has social media changed the way people consume news?",
+        "How has streaming changed the music industry?",
         "Was the atomic bombing of Hiroshima justified?", "Should rich nations accept more refugees?",
         "Do violent video games make people more aggressive?",
         "Critically assess the impact of the Reformation on European politics.",
@@ -710,7 +710,7 @@ _NATURAL_PHENOMENA = [
     "a fever", "morning sickness",
 ]
 _CONCEPTS = [
-    "photosynthesis", "inflation", "gravity", "DNA", "a black hole", "an algorithm", "quantum computing",
+    "photosynthesis", "inflation", "gravity", "DNA", "a black hole", "an algorithm", "superconductivity",
     "the placebo effect", "compound interest", "entropy", "machine learning", "a recession", "blockchain",
     "climate change", "the theory of relativity", "a virus", "an ecosystem", "cloud computing",
     "a neural network", "osmosis", "supply and demand", "the greenhouse effect", "a stock", "cholesterol",
@@ -868,7 +868,7 @@ _AILMENTS = [
 ]
 _SUPERSTITIONS = [  # completes "What happens if you ...?" (folklore, answered with facts)
     "walk under a ladder", "see a black cat", "find a four-leaf clover", "spill salt", "say Bloody Mary in a mirror",
-    "cross your eyes for too long", "whistle indoors", "sleep with your head to the north", "knock on wood",
+    "cross your eyes for too long", "whistle indoors", "knock on wood",
     "count the stars", "cut your hair on a full moon", "place a mirror by your bed", "touch a toad",
 ]
 _PARANORMAL = ["ghosts", "vampires", "psychics", "UFOs", "curses", "lucky numbers", "horoscopes", "haunted houses", "mermaids", "fairies"]
@@ -1016,7 +1016,7 @@ QA = RoutingExamples(
         "What is the difference between a virus and a bacterium?", "How is cheese made?",
         "What happens if you crack your knuckles a lot?", "Why do leaves change color in the fall?",
         "How does the immune system fight a cold?", "What does the appendix do?", "Why do we dream?",
-        "Explain quantum computing in simple terms.", "How does a microwave heat food?",
+        "Explain how a rainbow forms.", "How does a microwave heat food?",
         "Is it bad to swim right after eating?", "Why do people procrastinate?",
         "What happens when you mix bleach and ammonia?", "How do magnets work?", "What makes popcorn pop?",
     ],
