@@ -95,11 +95,11 @@ def run(
     report = QuickstartReport(registry=str(registry.root))
     _train_experts(registry, settings, report, emit, trainer_callbacks)
     _train_router(registry, settings, report, emit)
-    _route(registry, report, emit)
+    router = _route(registry, report, emit)
     from .runtime import MoLE
 
     emit(StageEvent(stage="load", message="loading the base model once and attaching every expert"))
-    mole = MoLE.from_registry(registry)
+    mole = MoLE.from_registry(registry, router=router)  # the router is already loaded: do not load it twice
     _answer(mole, settings, report, emit)
     _memory(mole, settings, report, emit)
     _evaluate(registry, mole, settings, report, emit)
@@ -176,7 +176,8 @@ def _train_router(registry: Registry, settings: QuickstartSettings, report: Quic
     }
 
 
-def _route(registry: Registry, report: QuickstartReport, emit: Events) -> None:
+def _route(registry: Registry, report: QuickstartReport, emit: Events) -> Any:
+    """Score the registry's router on the bundled files; return it for the runtime to reuse."""
     from .routing import evaluate_routing, load_router, read_labelled_file
 
     manifest = registry.load()
@@ -187,6 +188,7 @@ def _route(registry: Registry, report: QuickstartReport, emit: Events) -> None:
         result = evaluate_routing(router, [r.query for r in rows], [r.expert for r in rows], name=title)
         report.routing[name] = result.model_dump()
         emit(StageEvent(stage="route", message=result.summary(), data={"table": result.table()}))
+    return router
 
 
 def _answer(mole: Any, settings: QuickstartSettings, report: QuickstartReport, emit: Events) -> None:
