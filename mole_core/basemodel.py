@@ -153,8 +153,10 @@ def load_tokenizer(ref: BaseModelRef, source: str | None = None):  # noqa: ANN20
     return tokenizer
 
 
-def load_model(ref: BaseModelRef, source: str | None = None, dtype: str | None = None):  # noqa: ANN201
-    """Load the base model once, in eval mode, with its weights frozen."""
+def load_model(  # noqa: ANN201
+    ref: BaseModelRef, source: str | None = None, dtype: str | None = None, device: str | None = None
+):
+    """Load the base model once, in eval mode, with its weights frozen, on ``device`` (default: CPU)."""
     from transformers import AutoModelForCausalLM
 
     source = source or resolve_source(ref)
@@ -168,6 +170,8 @@ def load_model(ref: BaseModelRef, source: str | None = None, dtype: str | None =
     model.eval()
     for param in model.parameters():
         param.requires_grad_(False)
+    if device and device != "cpu":
+        model.to(device)
     return model
 
 

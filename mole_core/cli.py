@@ -59,6 +59,14 @@ def registry_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def device_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--device",
+        default=None,
+        help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps [env MOLE_DEVICE, else auto].",
+    )(func)
+
+
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(func)
 

@@ -324,12 +324,14 @@ def evaluate(
     progress: Progress | None = None,
     router: Any = None,
     system: Any = None,
+    device: str | None = None,
 ) -> EvalReport:
     """Run the parts asked for: routing (``labelled``), loss table (``n_texts`` > 0), GSM8K (``n_gsm8k`` > 0).
 
     ``router`` replaces the registry's router (any :class:`~mole_core.routing.Router`); ``system`` is an
     already loaded :class:`~mole_core.runtime.MoLE` of this registry to reuse instead of loading the
-    base model again (its own router then answers the routed GSM8K questions).
+    base model again (its own router then answers the routed GSM8K questions). ``device`` is where a
+    newly loaded system runs (see :func:`~mole_core.devices.resolve_device`).
     """
     from .runtime import MoLE
 
@@ -345,7 +347,7 @@ def evaluate(
         sets, owners = domain_sets(manifest, n_texts, offline, report.notes) if n_texts else ({}, {})
         if system is None and n_gsm8k and router is None and manifest.experts:
             router = _try_router(registry, manifest, report.notes)
-        mole = system or MoLE.from_registry(registry, router=router, load_router=False)
+        mole = system or MoLE.from_registry(registry, router=router, load_router=False, device=device)
         if sets:
             report.losses = loss_table(
                 mole.model,

@@ -49,6 +49,7 @@ class QuickstartSettings(BaseModel):
     eval_texts: int = Field(default=16, ge=0, description="Held-out texts per domain for the loss table.")
     eval_gsm8k: int = Field(default=0, ge=0, description="GSM8K problems for exact match (slow on CPU).")
     full_models: int = Field(default=2, ge=0, description="Full models to load for the memory comparison.")
+    device: str | None = Field(default=None, description="Where the loaded system runs (None: MOLE_DEVICE, else auto).")
 
 
 class StageEvent(BaseModel):
@@ -89,7 +90,10 @@ def run(
     trainer_callbacks: Callable[[str], list[Any]] | None = None,
 ) -> QuickstartReport:
     """Run every stage; ``on_event`` receives progress, ``trainer_callbacks(name)`` extra Trainer callbacks."""
+    from .devices import resolve_device
+
     settings = settings or QuickstartSettings()
+    device = resolve_device(settings.device)  # a device this machine lacks fails now, not after training
     emit = on_event or (lambda event: log.info("%s: %s", event.stage, event.message))
     registry = _registry(Path(directory), settings, emit)
     report = QuickstartReport(registry=str(registry.root))
@@ -99,7 +103,8 @@ def run(
     from .runtime import MoLE
 
     emit(StageEvent(stage="load", message="loading the base model once and attaching every expert"))
-    mole = MoLE.from_registry(registry, router=router)  # the router is already loaded: do not load it twice
+    # the router is already loaded: do not load it twice
+    mole = MoLE.from_registry(registry, router=router, device=device)
     _answer(mole, settings, report, emit)
     _memory(mole, settings, report, emit)
     _evaluate(registry, mole, settings, report, emit)

@@ -82,25 +82,36 @@ class MoLE:
         directory: str | os.PathLike[str] | Registry = ".",
         *,
         dtype: str | None = None,
+        device: str | None = None,
         load_router: bool = True,
         router: Router | None = None,
     ) -> MoLE:
         """Load the base model once, attach every registered adapter under its name, load the router.
 
+        ``device`` is resolved by :func:`~mole_core.devices.resolve_device` (None: ``$MOLE_DEVICE``, else
+        a GPU when there is one); adapters follow the base model there, the router stays on the CPU.
         ``router`` replaces the registry's router (any :class:`Router`); ``load_router=False`` skips it
         for callers that always force an expert.
         """
+        from .devices import resolve_device
+
         registry = directory if isinstance(directory, Registry) else Registry(directory)
         manifest = registry.load()
+        device = resolve_device(device)
         source = basemodel.resolve_source(manifest.base)
         tokenizer = basemodel.load_tokenizer(manifest.base, source)
-        model = basemodel.load_model(manifest.base, source, dtype=dtype)
+        model = basemodel.load_model(manifest.base, source, dtype=dtype, device=device)
         model = attach_adapters(model, registry, manifest.experts)
         if router is None and load_router and manifest.experts:
             from .routing import load_router as load
 
             router = load(registry, manifest)
         return cls(registry, manifest, model, tokenizer, router)
+
+    @property
+    def device(self) -> str:
+        """Where the base model and the adapters live (``cpu``, ``cuda:0``, ...)."""
+        return str(self.model.device)
 
     @property
     def experts(self) -> list[str]:

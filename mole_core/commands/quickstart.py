@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, echo_json, json_option
+from ..cli import cli, device_option, echo_json, json_option
 
 HEADINGS = {
     "registry": "1. Registry",
@@ -32,6 +32,7 @@ HEADINGS = {
 @click.option("--eval-gsm8k", type=click.IntRange(min=0), help="GSM8K problems for exact match [0: slow on CPU].")
 @click.option("--full-models", type=click.IntRange(min=0), help="Full models loaded for the memory comparison [2].")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="Tokens per demo answer [48].")
+@device_option
 @json_option
 def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
     """Build a working MoLE in DIRECTORY (default ./mole-demo) from nothing, offline, and show it off.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, echo_json, json_option, registry_option
+from ..cli import cli, device_option, echo_json, json_option, registry_option
 from ..errors import MoleError
 from ..queries import chunks, iter_queries, route_stream
 
@@ -70,6 +70,7 @@ def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_d
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
 @click.option("--seed", type=int, help="Seed for sampling.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@device_option
 @json_option
 @registry_option
 def generate(
@@ -83,6 +84,7 @@ def generate(
     top_p: float,
     seed: int | None,
     batch_size: int,
+    device: str | None,
     as_json: bool,
     registry_dir: Path,
 ) -> None:
@@ -90,7 +92,7 @@ def generate(
     from ..runtime import MoLE
 
     source = _queries(queries, file)
-    mole = MoLE.from_registry(registry_dir, load_router=expert is None)
+    mole = MoLE.from_registry(registry_dir, device=device, load_router=expert is None)
     for chunk in chunks(source, batch_size):
         results = mole.generate(
             chunk, max_new_tokens=max_new_tokens, expert=expert, top_k=top_k,
@@ -110,11 +112,14 @@ def generate(
 @json_option
 @registry_option
 def memory(full_models: int, as_json: bool, registry_dir: Path) -> None:
-    """Measure memory of the loaded system against N separate full models."""
+    """Measure memory of the loaded system against N separate full models.
+
+    Loads on the CPU whatever GPU the machine has: resident memory is the figure compared.
+    """
     from ..memory import measure
     from ..runtime import MoLE
 
-    mole = MoLE.from_registry(registry_dir)
+    mole = MoLE.from_registry(registry_dir, device="cpu")
     report = measure(mole, full_models=full_models)
     if as_json:
         echo_json(report.model_dump())

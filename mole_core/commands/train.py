@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli import cli, echo_json, json_option, registry_option
+from ..cli import cli, device_option, echo_json, json_option, registry_option
 
 PLAN_KEYS = (
     "dataset", "source", "examples", "planned_steps", "lr", "batch_size", "grad_accum", "epochs", "max_steps",
@@ -177,6 +177,7 @@ def _eval_progress() -> Any:
     default=None,
     help="Bundled samples or the Hub [offline if HF_HUB_OFFLINE or no Hub].",
 )
+@device_option
 @json_option
 @registry_option
 def eval_(
@@ -186,6 +187,7 @@ def eval_(
     max_length: int,
     max_new_tokens: int,
     offline: bool | None,
+    device: str | None,
     as_json: bool,
     registry_dir: Path,
 ) -> None:
@@ -202,6 +204,7 @@ def eval_(
         max_new_tokens=max_new_tokens,
         offline=offline,
         progress=_eval_progress(),
+        device=device,
     )
     if as_json:
         echo_json(report.model_dump(mode="json"))
