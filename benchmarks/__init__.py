@@ -163,6 +163,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def device_info(device: str) -> dict[str, Any]:
+    """The device a section ran on, named so that GPU figures say which card and which software."""
+    import torch
+
+    info: dict[str, Any] = {"device": device, "torch": torch.__version__, "host_cpu": cpu_model(),
+                            "python": platform.python_version()}
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(device)
+        info.update(name=props.name, memory_bytes=props.total_memory, multiprocessors=props.multi_processor_count,
+                    cuda=torch.version.cuda)
+        import peft
+        import transformers
+
+        info.update(transformers=transformers.__version__, peft=peft.__version__)
+    return info
+
+
 def quiet() -> None:
     """Offline, single-process tokenizers, no progress bars or deprecation noise in benchmark output."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -197,12 +214,12 @@ def base_source(model: str, work: Path) -> str:
     return str(path)
 
 
-def load_base(source: str, dtype: str = "float32") -> Any:
+def load_base(source: str, dtype: str = "float32", device: str = "cpu") -> Any:
     from mole_core import basemodel
     from mole_core.manifest import BaseModelRef
 
     ref = BaseModelRef(id=source, dtype=dtype)  # type: ignore[arg-type]
-    return basemodel.load_model(ref, basemodel.resolve_source(ref))
+    return basemodel.load_model(ref, basemodel.resolve_source(ref), device=device)
 
 
 def make_adapters(source: str, out: Path, ranks: Sequence[int], seed: int = 0) -> list[Path]:
@@ -271,11 +288,17 @@ def assigned_router(assignment: dict[str, str], labels: Sequence[str]) -> Any:
 # -- section CLI ---------------------------------------------------------------------------------------------
 @dataclass
 class Context:
-    """What a section gets: its scale, a scratch directory, and where it records notes for the doc."""
+    """What a section gets: its scale, a scratch directory, and where it records notes for the doc.
+
+    ``device`` and ``dtype`` are where and in what the measured models run (the generation section
+    honours them; a GPU run is recorded beside the CPU figures, never instead of them).
+    """
 
     scale: Scale
     work: Path
     notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    dtype: str = "float32"
 
 
 def section_main(
@@ -290,14 +313,21 @@ def section_main(
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (generation only)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     quiet()
     set_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    context = Context(scale=SCALES[args.scale], work=args.work)
+    from mole_core.devices import resolve_device
+
+    context = Context(scale=SCALES[args.scale], work=args.work, device=resolve_device(args.device), dtype=args.dtype)
     started = time.perf_counter()
     result = parts[args.part](context)
+    result["device"] = device_info(context.device)
+    result["dtype"] = context.dtype
+    result["scale"] = args.scale
     result["notes"] = result.get("notes", []) + context.notes
     result["section_seconds"] = round(time.perf_counter() - started, 1)
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -141,64 +141,87 @@ def build_modes(base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: 
     return local, "benchmarks.bench_adapters.local_modes"
 
 
-def inference(fn: Way) -> Way:
+def inference(fn: Way, device: str = "cpu") -> Way:
+    """``fn`` without autograd, returning only once the device has finished (GPU work is queued)."""
+
     def call() -> Any:
         import torch
 
+        from mole_core.devices import synchronize
+
         with torch.inference_mode():
-            return fn()
+            result = fn()
+        synchronize(device)
+        return result
 
     return call
 
 
 # -- generation ------------------------------------------------------------------------------------------------
 class GenerationSetup:
-    """Everything the generation part times: fp32 and bf16 systems, bare base models, the batch."""
+    """Everything the generation part times: the system in the context's dtype on its device, the bare
+    base model beside it, and (for an fp32 run) a bf16 system and base for the side-by-side figures."""
 
     def __init__(self, context: Context) -> None:
         from mole_core import MoLE
 
         scale = context.scale
+        self.device = context.device
         self.tokens = scale.max_new_tokens
         source = base_source(scale.gen_model, context.work)
         pairs = interleaved_queries()
         self.queries = [q for q, _ in pairs]
         self.rows = [e for _, e in pairs]
         router = assigned_router(dict(pairs), PAPER_EXPERTS)
-        self.mole = MoLE.from_registry(paper_registry(context, "gen-fp32", source), router=router)
-        self.mole_bf16 = MoLE.from_registry(
-            paper_registry(context, "gen-bf16", source, dtype="bfloat16"), router=router
+        self.mole = MoLE.from_registry(
+            paper_registry(context, "gen-main", source, dtype=context.dtype), router=router, device=self.device
         )
-        self.base = load_base(source)
-        self.base_bf16 = load_base(source, "bfloat16")
-        self.batch = encode_batch(self.mole, self.queries, self.tokens)
+        self.base = load_base(source, context.dtype, self.device)
+        self.with_bf16 = context.dtype == "float32"  # a bf16 run has no second dtype to set beside it
+        if self.with_bf16:
+            self.mole_bf16 = MoLE.from_registry(
+                paper_registry(context, "gen-bf16", source, dtype="bfloat16"), router=router, device=self.device
+            )
+            self.base_bf16 = load_base(source, "bfloat16", self.device)
+            self.mixed_bf16 = getattr(self.mole_bf16, "_mixed", None)
+        batch = encode_batch(self.mole, self.queries, self.tokens)
+        self.batch = {k: v.to(self.device) for k, v in batch.items()}
         self.mixed = getattr(self.mole, "_mixed", None)  # the fast path MoLE.generate uses (None: PEFT's)
-        self.mixed_bf16 = getattr(self.mole_bf16, "_mixed", None)
         self.model_id = source
 
     def modes(self, tokens: int) -> tuple[dict[str, Way], str]:
         kw = generate_kwargs(self.mole, tokens)
         modes, origin = build_modes(self.base, self.mole.model, self.mixed, self.batch, self.rows, kw)
-        model_bf16, mixed_bf16 = self.mole_bf16.model, self.mixed_bf16
+        if self.with_bf16:
+            model_bf16, mixed_bf16 = self.mole_bf16.model, self.mixed_bf16
 
-        def stacked_bf16() -> Any:
-            if mixed_bf16 is None:
-                return model_bf16.generate(**self.batch, adapter_names=self.rows, **kw)
-            with mixed_bf16.rows(self.rows):
-                return model_bf16.generate(**self.batch, **kw)
+            def stacked_bf16() -> Any:
+                if mixed_bf16 is None:
+                    return model_bf16.generate(**self.batch, adapter_names=self.rows, **kw)
+                with mixed_bf16.rows(self.rows):
+                    return model_bf16.generate(**self.batch, **kw)
 
-        modes["base_bf16"] = lambda: self.base_bf16.generate(**self.batch, **kw)
-        modes["stacked_bf16"] = stacked_bf16
-        return {name: inference(fn) for name, fn in modes.items()}, origin
+            modes["base_bf16"] = lambda: self.base_bf16.generate(**self.batch, **kw)
+            modes["stacked_bf16"] = stacked_bf16
+        return {name: inference(fn, self.device) for name, fn in modes.items()}, origin
 
 
-def router_ways(queries: list[str]) -> dict[str, Way]:
-    """``route:<kind>`` for each router, over the same 16 queries the generation batch answers."""
+def router_ways(queries: list[str], notes: list[str]) -> dict[str, Way]:
+    """``route:<kind>`` for each router, over the same 16 queries the generation batch answers.
+
+    A router that cannot be built here (its encoder's package missing, e.g. on a GPU machine that
+    received only the code) is left out with a note, not allowed to sink the generation figures."""
+    from mole_core.errors import MoleError
+
     from .bench_routing import ROUTERS, build_router
 
     ways = {}
     for kind in ROUTERS:
-        router = build_router(kind)
+        try:
+            router = build_router(kind)
+        except (MoleError, ImportError, OSError) as exc:
+            notes.append(f"router {kind} not timed: {str(exc).splitlines()[0]}")
+            continue
         ways[f"route:{kind}"] = lambda router=router: router.route(queries)
     return ways
 
@@ -275,9 +298,9 @@ def run_generation(context: Context) -> dict[str, Any]:
     warm, origin = setup.modes(2)
     # first calls build stacks, caches and kernels: keep that out of the timings (the correctness runs
     # above already warmed the fp32 LoRA paths)
-    alternate({k: warm[k] for k in ("base", "base_bf16", "stacked_bf16")}, 1)
+    alternate({k: warm[k] for k in ("base", "base_bf16", "stacked_bf16") if k in warm}, 1)
     ways, _ = setup.modes(setup.tokens)
-    ways.update(router_ways(setup.queries))
+    ways.update(router_ways(setup.queries, context.notes))
     outputs: dict[str, Any] = {}
     slow = {"one_at_a_time": scale.gen_slow_repeats, "grouped": scale.gen_slow_repeats}
     rounds = alternate(ways, scale.gen_repeats, only_first=slow, outputs=outputs)
@@ -291,16 +314,7 @@ def run_generation(context: Context) -> dict[str, Any]:
         for name in ways if name.startswith("route:")
         for fast in ["stacked" if "stacked" in stats else "peft_rows"]
     }
-    bf16_speed = median([r["base_bf16"] / r["stacked_bf16"] for r in rounds])
-    bf16 = {
-        "speed_vs_fp32_stacked": median([r["stacked"] / r["stacked_bf16"] for r in rounds if "stacked" in r]),
-        "speed_vs_fp32_base": median([r["base"] / r["base_bf16"] for r in rounds]),
-        "stacked_vs_base_bf16": bf16_speed,
-        "stacked_tokens_vs_fp32": agreement(outputs["stacked_bf16"], outputs.get("stacked", outputs["peft_rows"]),
-                                            setup.tokens),
-        "base_tokens_vs_fp32": agreement(outputs["base_bf16"], outputs["base"], setup.tokens),
-        "adapter_dtype": str(next(p for n, p in setup.mole_bf16.model.named_parameters() if "lora_A" in n).dtype),
-    }
+    bf16 = bf16_figures(setup, rounds, outputs) if setup.with_bf16 else None
     checks["base_bit_identical_after_merged_batches"] = bit_identical(setup.mole.model, before)
     return {
         "model": setup.model_id,
@@ -314,6 +328,20 @@ def run_generation(context: Context) -> dict[str, Any]:
         "routing_share_of_generation": share,
         "bf16": bf16,
         "checks": checks,
+    }
+
+
+def bf16_figures(setup: GenerationSetup, rounds: list[dict[str, float]], outputs: dict[str, Any]) -> dict[str, Any]:
+    """bf16 next to fp32: speeds (per-repeat ratios) and how often the greedy tokens agree."""
+    bf16_speed = median([r["base_bf16"] / r["stacked_bf16"] for r in rounds])
+    return {
+        "speed_vs_fp32_stacked": median([r["stacked"] / r["stacked_bf16"] for r in rounds if "stacked" in r]),
+        "speed_vs_fp32_base": median([r["base"] / r["base_bf16"] for r in rounds]),
+        "stacked_vs_base_bf16": bf16_speed,
+        "stacked_tokens_vs_fp32": agreement(outputs["stacked_bf16"], outputs.get("stacked", outputs["peft_rows"]),
+                                            setup.tokens),
+        "base_tokens_vs_fp32": agreement(outputs["base_bf16"], outputs["base"], setup.tokens),
+        "adapter_dtype": str(next(p for n, p in setup.mole_bf16.model.named_parameters() if "lora_A" in n).dtype),
     }
 
 

@@ -4,6 +4,9 @@ Runs every section in a fresh process (memory figures need a clean resident set;
 not inherit threads or caches), computes the paper's Llama-3.2-3B table in-process, checks the
 targets, and writes ``benchmarks.json`` (raw figures) and ``benchmarks.md`` (tables) into ``--out``.
 ``--only generation`` re-runs some sections and merges them into an existing ``benchmarks.json``.
+``--device cuda --dtype bfloat16 --only generation`` measures on a GPU; its figures are kept under their
+own key (``generation@cuda/bfloat16``) beside the CPU ones, and ``--add-section KEY=FILE`` merges a
+section measured on another machine (a lent GPU machine that returns one section's JSON).
 """
 
 from __future__ import annotations
@@ -35,13 +38,21 @@ SECTIONS: dict[str, tuple[str, str | None]] = {
 ALL = ["paper", *SECTIONS]
 
 
-def run_section(name: str, scale: str, work: Path, threads: int) -> dict[str, Any]:
+def section_key(name: str, device: str = "cpu", dtype: str = "float32") -> str:
+    """Where a section's figures live in ``benchmarks.json``: CPU fp32 under its plain name (the targets
+    read those), anything else under ``name@device/dtype`` so it never replaces them."""
+    return name if (device, dtype) == ("cpu", "float32") else f"{name}@{device}/{dtype}"
+
+
+def run_section(name: str, scale: str, work: Path, threads: int, device: str = "cpu",
+                dtype: str = "float32") -> dict[str, Any]:
     """One section in a subprocess; its JSON, or an ``error`` with the tail of its log."""
     module, part = SECTIONS[name]
-    out = work / f"{name}.json"
-    logfile = work / f"{name}.log"
+    key = section_key(name, device, dtype).replace("@", "-").replace("/", "-")
+    out = work / f"{key}.json"
+    logfile = work / f"{key}.log"
     cmd = [sys.executable, "-m", module, "--scale", scale, "--work", str(work), "--json", str(out),
-           "--threads", str(threads)]
+           "--threads", str(threads), "--device", device, "--dtype", dtype]
     if part:
         cmd += ["--part", part]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -72,10 +83,26 @@ def paper_section() -> dict[str, Any]:
 def collect(args: argparse.Namespace, work: Path, previous: dict[str, Any]) -> dict[str, Any]:
     """Run the chosen sections; keep the others from ``previous`` (a merge for --only)."""
     sections = dict(previous.get("sections", {}))
-    for name in args.only or ALL:
+    for name in ALL if args.only is None else args.only:
         log.info("section %s (%s scale)...", name, args.scale)
-        sections[name] = paper_section() if name == "paper" else run_section(name, args.scale, work, args.threads)
+        if name == "paper":
+            sections[name] = paper_section()
+        else:
+            key = section_key(name, args.device, args.dtype)
+            sections[key] = run_section(name, args.scale, work, args.threads, args.device, args.dtype)
+    for key, path in args.add_section or []:
+        added = json.loads(Path(path).read_text())
+        if added.get("scale", args.scale) != args.scale:
+            raise SystemExit(f"{path} was measured at scale {added['scale']!r}, not {args.scale!r}")
+        sections[key] = added
     return sections
+
+
+def add_section_arg(value: str) -> tuple[str, str]:
+    key, sep, path = value.partition("=")
+    if not sep or key.split("@")[0] not in SECTIONS or not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"expected SECTION[@DEVICE/DTYPE]=FILE with an existing FILE, got {value!r}")
+    return key, path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +113,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch intra-op threads per section (default 1: see the doc's note on shared CPUs)")
     parser.add_argument("--only", nargs="+", choices=ALL, help="re-run these sections, merging into --out's JSON")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps: where generation runs")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                        help="dtype of the generation section's models (default float32)")
+    parser.add_argument("--add-section", type=add_section_arg, action="append", metavar="KEY=FILE",
+                        help="merge a section's JSON measured elsewhere (e.g. generation@cuda/bfloat16=gen.json)")
+    parser.add_argument("--render-only", action="store_true", help="re-render benchmarks.md from --out's JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     quiet()
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "benchmarks.json"
-    previous = json.loads(json_path.read_text()) if args.only and json_path.is_file() else {}
+    merging = bool(args.only or args.add_section or args.render_only)
+    if args.only and set(args.only) - {"generation"} and (args.device, args.dtype) != ("cpu", "float32"):
+        parser.error("--device and --dtype apply to the generation section only: use --only generation")
+    if (args.add_section or args.render_only) and not args.only:
+        args.only = []  # merge or re-render without running anything
+    if args.render_only:
+        if not json_path.is_file():
+            parser.error(f"--render-only needs {json_path}")
+        results = json.loads(json_path.read_text())
+        (args.out / "benchmarks.md").write_text(render(results))
+        return 0
+    previous = json.loads(json_path.read_text()) if merging and json_path.is_file() else {}
     if previous and previous.get("scale") != args.scale:
         parser.error(f"{json_path} holds a {previous.get('scale')!r} run; --only must use the same --scale")
     work = args.work or Path(tempfile.mkdtemp(prefix="mole-bench-"))
@@ -106,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     info["torch_threads"] = args.threads
     info["load_average_before"] = load_before
+    ran = ALL if args.only is None else list(args.only)
+    ran = [section_key(n, args.device, args.dtype) if n != "paper" else n for n in ran]
+    ran += [f"{key} (added from {Path(path).name})" for key, path in args.add_section or []]
     runs = previous.get("runs", []) + [{
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "sections": args.only or ALL,
+        "sections": ran,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "load_average_before": load_before,
         "load_average_after": info["load_average"],
@@ -156,6 +203,8 @@ def generation_targets(gen: dict[str, Any]) -> list[dict[str, Any]]:
                           f"max |logit diff| {worst:.1e}; rows with identical tokens {rows:.0%}",
                           worst <= 1e-3 and rows == 1.0))
     share = gen["routing_share_of_generation"]
+    if not share:
+        return out
     worst_router = max(share, key=share.get)
     out.append(target("routing cost", "< 2% of a 32-token generation of the same 16 queries",
                       ", ".join(f"{k} {v:.2%}" for k, v in share.items()), share[worst_router] < 0.02,
@@ -227,12 +276,23 @@ def failed(name: str, section: dict[str, Any] | None) -> list[str]:
     return [f"_{name} failed ({section.get('error')}):_", "", "```", *section.get("log_tail", []), "```", ""]
 
 
+def gpu_sections(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Sections measured on a GPU (run here with --device, or added from a GPU machine)."""
+    return {k: v for k, v in results["sections"].items()
+            if "@" in k and isinstance(v, dict) and str(v.get("device", {}).get("device", "")).startswith("cuda")}
+
+
 def header(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
     runs = "; ".join(
-        f"{r['date']}: {' '.join(r['sections'])} in {r['wall_seconds']:.0f} s, load average "
+        f"{r['date']}: {' '.join(r['sections']) or 're-render'} in {r['wall_seconds']:.0f} s, load average "
         f"{r['load_average_before']} before, {r['load_average_after']} after" for r in results["runs"]
     )
+    gpus = sorted({f"{v['device'].get('name', '?')} ({k})" for k, v in gpu_sections(results).items()})
+    gpu = ("; ".join(gpus) + ": see the GPU section below") if gpus else (
+        m["gpu"] or "none: no GPU figures in this file")
+    busiest = max((max(r["load_average_before"][0], r["load_average_after"][0]) for r in results["runs"]
+                   if r.get("sections")), default=0.0)
     lines = [
         "# Benchmarks",
         "",
@@ -244,21 +304,29 @@ def header(results: dict[str, Any]) -> list[str]:
             ["runs (UTC; load average over 1/5/15 min)", runs],
             ["CPU", f"{m['cpu']}, {m['logical_cores']} logical cores ({m['physical_cores']} physical)"],
             ["RAM", f"{m['ram_bytes'] / 2**30:.1f} GiB"],
-            ["GPU", m["gpu"] or "none: this task was lent no GPU machine, so there are no GPU figures"],
+            ["GPU", gpu],
             ["software", f"Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, "
                          f"peft {m['peft']}; {m['os']}"],
             ["torch threads", m["torch_threads"]],
         ]),
-        "**Shared machine.** The 2 CPU cores were shared with other engineers' jobs while this ran (load "
-        "average above). Every timing is the median of several runs; every comparison of two ways is a "
-        "ratio taken within one repeat (ways alternate, order rotated each repeat), then its median, so "
-        "load that drifts hits both sides alike. Absolute seconds are slower than on a quiet machine; "
-        "ratios are the figures to read. One intra-op thread per process: with 2 threads under this "
-        "contention OpenMP's barrier waits made SmolLM2 generation 7-14x slower (100-200 s vs 14 s for "
-        "the same batch), which would measure the contention, not MoLE.",
-        "",
     ]
-    return lines
+    cores = m.get("logical_cores") or 1
+    if busiest >= 0.5 * cores:
+        lines.append(
+            f"**Shared machine.** Other jobs ran on these {cores} cores during some runs (1-minute load average "
+            f"up to {busiest:.1f}). "
+        )
+    else:
+        lines.append(f"**Quiet machine.** The 1-minute load average stayed at or under {busiest:.1f} on {cores} "
+                     "cores during the runs. ")
+    lines[-1] += (
+        "Every timing is the median of several runs; every comparison of two ways is a ratio taken within "
+        "one repeat (ways alternate, order rotated each repeat), then its median, so load that drifts hits "
+        "both sides alike: ratios are the figures to read. One intra-op thread per process: with 2 threads "
+        "on a contended CPU OpenMP's barrier waits made SmolLM2 generation 7-14x slower, which would measure "
+        "the contention, not MoLE."
+    )
+    return lines + [""]
 
 
 def earlier(results: dict[str, Any], name: str, measured: str) -> str:
@@ -402,8 +470,8 @@ WAY_LABELS = {
 }
 
 
-def generation_md(gen: dict[str, Any] | None) -> list[str]:
-    lines = ["## Generation: 16 queries over 4 experts", ""]
+def generation_md(gen: dict[str, Any] | None, title: str = "## Generation: 16 queries over 4 experts") -> list[str]:
+    lines = [title, ""]
     if not ok(gen):
         return lines + failed("generation", gen)
     rows = []
@@ -413,8 +481,10 @@ def generation_md(gen: dict[str, Any] | None) -> list[str]:
             rows.append([label, f"{w['seconds']:.2f}", len(w["runs"]), f"{w['tokens_per_s']:.1f}",
                          f"{w['speed_vs_base']:.2f}x"])
     checks = gen["checks"]
+    dtype = gen.get("dtype", "float32")
+    dtype_note = "fp32 unless marked" if dtype == "float32" else f"every way in {dtype}"
     lines += [
-        f"`{gen['model'].rsplit('/', 1)[-1]}`, fp32 unless marked; experts {gen['experts']} (random init); the "
+        f"`{gen['model'].rsplit('/', 1)[-1]}`, {dtype_note}; experts {gen['experts']} (random init); the "
         f"paper's 16 test queries interleaved so neighbouring rows use different experts; exactly "
         f"{gen['new_tokens']} new tokens per row (greedy, min = max), prompts padded to {gen['prompt_tokens']} "
         f"tokens. Ways from `{gen['ways_from']}`. Speed vs base: median of per-repeat ratios.",
@@ -432,9 +502,13 @@ def generation_md(gen: dict[str, Any] | None) -> list[str]:
     else:
         lines.append("- The stacked fast path was not available: MoLE.generate ran PEFT's per-row path.")
     share = gen["routing_share_of_generation"]
-    lines += ["- Routing the same 16 queries (one call), as a share of the mixed batch's time: "
-              + ", ".join(f"{k} {v:.2%}" for k, v in share.items()) + ".", ""]
-    bf = gen["bf16"]
+    if share:
+        lines += ["- Routing the same 16 queries (one call, on the CPU), as a share of the mixed batch's time: "
+                  + ", ".join(f"{k} {v:.2%}" for k, v in share.items()) + "."]
+    lines.append("")
+    bf = gen.get("bf16")
+    if not bf:
+        return lines
     st, bt = bf["stacked_tokens_vs_fp32"], bf["base_tokens_vs_fp32"]
     lines += [
         "### bf16 next to fp32 (manifest `dtype = \"bfloat16\"`)",
@@ -450,6 +524,24 @@ def generation_md(gen: dict[str, Any] | None) -> list[str]:
         f"the adapter weights in {bf['adapter_dtype'].removeprefix('torch.')} on a bf16 base.",
         "",
     ]
+    return lines
+
+
+def gpu_md(results: dict[str, Any]) -> list[str]:
+    """Generation measured on a GPU, beside (never instead of) the CPU figures above."""
+    lines: list[str] = []
+    for key, section in sorted(gpu_sections(results).items()):
+        d = section["device"]
+        title = (f"## Generation on a GPU: {d.get('name', '?')}, {section.get('dtype', '?')} (`{key}`)")
+        body = generation_md(section, title)
+        body.insert(2, (
+            f"Measured {section.get('measured_at', '?')} on {d.get('name')} ({d.get('memory_bytes', 0) / 2**30:.0f} GiB, "
+            f"{d.get('multiprocessors', '?')} SMs; host {d.get('host_cpu', '?')}), torch {d.get('torch')}, CUDA "
+            f"{d.get('cuda')}, transformers {d.get('transformers')}, peft {d.get('peft')}. Targets are checked on "
+            "the CPU figures only; these are for reference."
+        ))
+        body.insert(3, "")
+        lines += body
     return lines
 
 
@@ -526,7 +618,7 @@ def notes_md(results: dict[str, Any]) -> list[str]:
 def render(results: dict[str, Any]) -> str:
     s = results["sections"]
     lines = header(results) + targets_md(results) + memory_md(s.get("memory")) + paper_md(s.get("paper"))
-    lines += routing_md(s.get("routing")) + generation_md(s.get("generation"))
+    lines += routing_md(s.get("routing")) + generation_md(s.get("generation")) + gpu_md(results)
     lines += adapters_md(s.get("adapters"), s.get("scaling")) + notes_md(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -128,3 +128,46 @@ def test_statistics_helpers() -> None:
     assert calls == ["a", "b", "a"] and "b" not in rounds[1]
     stats = summarise([{"a": 1.0, "b": 2.0}, {"a": 1.0}], "a")
     assert stats["b"]["speed_vs_a"] == 0.5 and stats["a"]["speed_vs_a"] == 1.0
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks.run", "--scale", "tiny", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_gpu_section_is_kept_beside_the_cpu_figures(bench: tuple[dict[str, Any], str], tmp_path: Path) -> None:
+    """A section measured on a GPU machine is merged under its own key; the CPU figures and targets stay."""
+    results = bench[0]
+    (tmp_path / "benchmarks.json").write_text(json.dumps(results))
+    gpu = json.loads(json.dumps(results["sections"]["generation"]))
+    gpu.update(dtype="bfloat16", bf16=None, device={"device": "cuda", "name": "Test GPU 80GB", "memory_bytes": 2**36,
+                                                     "multiprocessors": 132, "torch": "x", "cuda": "13.0"})
+    gpu["ways"]["stacked"]["speed_vs_base"] = 0.123
+    (tmp_path / "gpu.json").write_text(json.dumps(gpu))
+    done = _run("--out", str(tmp_path), "--add-section", f"generation@cuda/bfloat16={tmp_path / 'gpu.json'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    merged = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert merged["sections"]["generation"] == results["sections"]["generation"]
+    assert merged["sections"]["generation@cuda/bfloat16"]["ways"]["stacked"]["speed_vs_base"] == 0.123
+    assert [t["measured"] for t in merged["targets"]] == [t["measured"] for t in results["targets"]]
+    doc = (tmp_path / "benchmarks.md").read_text()
+    assert "## Generation on a GPU: Test GPU 80GB, bfloat16" in doc and "| GPU | Test GPU 80GB" in doc
+    assert "0.12x" in doc.split("## Generation on a GPU")[1]
+
+    (tmp_path / "benchmarks.md").unlink()
+    assert _run("--out", str(tmp_path), "--render-only").returncode == 0
+    assert (tmp_path / "benchmarks.md").read_text() == doc
+
+    bad = _run("--out", str(tmp_path), "--add-section", "generation@cuda/bfloat16=/nonexistent.json")
+    assert bad.returncode == 2 and "existing FILE" in bad.stderr
+
+
+def test_bf16_generation_run_lands_under_its_own_key(tmp_path: Path) -> None:
+    done = _run("--out", str(tmp_path), "--only", "generation", "--dtype", "bfloat16")
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    gen = results["sections"]["generation@cpu/bfloat16"]
+    assert set(results["sections"]) == {"generation@cpu/bfloat16"} and results["targets"] == []
+    assert gen["dtype"] == "bfloat16" and gen["bf16"] is None and gen["device"]["device"] == "cpu"
+    assert gen["ways"]["stacked"]["seconds"] > 0 and gen["checks"]["base_bit_identical_after_merged_batches"]
+    assert _run("--out", str(tmp_path), "--only", "memory", "--device", "cuda").returncode == 2
