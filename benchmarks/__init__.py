@@ -328,6 +328,7 @@ def section_main(
     result["device"] = device_info(context.device)
     result["dtype"] = context.dtype
     result["scale"] = args.scale
+    result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     result["notes"] = result.get("notes", []) + context.notes
     result["section_seconds"] = round(time.perf_counter() - started, 1)
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
