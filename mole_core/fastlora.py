@@ -88,12 +88,25 @@ def _layer_signature(layer: LoraLinear, names: tuple[str, ...]) -> tuple:
     return tuple(sig)
 
 
+def _compute_dtype(layer: LoraLinear) -> torch.dtype | None:
+    """The base layer's floating dtype. PEFT keeps adapters in fp32 on a bf16/fp16 base (for training);
+    stacking them in the base's dtype saves a cast of every input and output per layer and decode step,
+    which on a GPU is a third of the fast path's kernels. fp32 bases are unaffected."""
+    weight = getattr(layer.get_base_layer(), "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.dtype.is_floating_point:
+        return weight.dtype
+    return None
+
+
 def _build_stack(layer: LoraLinear, names: tuple[str, ...], signature: tuple) -> _Stack:
     a_parts, bt_parts, spans, scales = [], [], {}, {}
     start = 0
+    dtype = _compute_dtype(layer)
     for name in names:
         a = layer.lora_A[name].weight.detach()
         b = layer.lora_B[name].weight.detach()
+        if dtype is not None and a.dtype != dtype:
+            a, b = a.to(dtype), b.to(dtype)
         a_parts.append(a)
         bt_parts.append(b.t())
         spans[name] = (start, start + a.shape[0])

@@ -348,3 +348,29 @@ def test_only_the_batch_adapters_are_stacked(model: PeftModel) -> None:
         got = model(**batch).logits
     assert stacks == {("math", "chat")}
     torch.testing.assert_close(got, _peft_logits(model, batch, rows), atol=ATOL, rtol=0)
+
+
+def test_bf16_base_stacks_in_bf16_and_is_as_close_to_fp32_as_peft() -> None:
+    """PEFT keeps fp32 adapters on a bf16 base; the fast path stacks them in bf16 (no per-layer casts).
+    Its error against an fp32 reference of the same weights must stay of the order of PEFT's own."""
+    import copy
+
+    model = _tiny_peft()
+    reference = copy.deepcopy(model)  # fp32 everywhere, base weights rounded through bf16 like the model's
+    for module in (model, reference):
+        for name, param in module.named_parameters():
+            if "lora_" not in name:
+                param.data = param.data.to(torch.bfloat16)
+    for param in reference.parameters():
+        param.data = param.data.float()
+    assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.float32}
+    batch = _batch()
+    expected = _peft_logits(reference, batch, ROWS)
+    peft_err = (_peft_logits(model, batch, ROWS).float() - expected).abs().amax()
+    mixed = MixedLoRA(model)
+    with torch.no_grad(), mixed.rows(ROWS):
+        assert {vars(m)["forward"].stack.a.dtype for m in _stacked_layers(model)} == {torch.bfloat16}
+        got = model(**batch).logits
+    assert got.dtype == torch.bfloat16
+    fast_err = (got.float() - expected).abs().amax()
+    assert fast_err <= 2 * peft_err + 0.02, (fast_err, peft_err)
