@@ -459,16 +459,15 @@ def run_scaling(context: Context) -> dict[str, Any]:
     return {"model": source, "rank": scale.scaling_rank, "queries": len(queries),
             "new_tokens": scale.max_new_tokens, "repeats": scale.scaling_repeats, "rows": rows,
             "growth": growth(rounds, scale.scaling_n),
-            "stacked_decode_arithmetic": stacked_decode_cost(base_source(scale.gen_model, context.work),
-                                                             scale.scaling_n, scale.scaling_rank)}
+            "decode_arithmetic": decode_cost(base_source(scale.gen_model, context.work), scale.scaling_rank)}
 
 
-def stacked_decode_cost(source: str, ns: Sequence[int], rank: int) -> dict[str, Any]:
-    """Multiply-adds per decoded token of the stacked path, as a share of the base model's, by arithmetic.
+def decode_cost(source: str, rank: int) -> dict[str, Any]:
+    """Multiply-adds per decoded token of the fast path, as a share of the base model's, by arithmetic.
 
-    A decode step multiplies every row by the A and B stacks of *all* attached adapters (the row mask
-    zeroes the others' contribution afterwards), so its LoRA work is N*r*(in+out) per adapted layer, not
-    the row's own r*(in+out). Counted on the model's shapes (meta device, no weights).
+    A decode step multiplies every row by the A and B stacks of the adapters its batch uses (the row
+    mask zeroes the others' columns), so a 4-expert batch does 4*r*(in+out) per adapted layer for each
+    row, independent of how many experts are attached. Counted on the model's shapes (meta device).
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -484,7 +483,7 @@ def stacked_decode_cost(source: str, ns: Sequence[int], rank: int) -> dict[str, 
     base = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
     one = lora_params(model, rank)
     return {"model": source, "rank": rank, "base_macs_per_token": base, "one_adapter_macs_per_token": one,
-            "stacked_share_of_base": {str(n): n * one / base for n in ns}, "own_rank_share_of_base": one / base}
+            "mixed4_share_of_base": len(PAPER_EXPERTS) * one / base, "own_rank_share_of_base": one / base}
 
 
 def growth(rounds: list[dict[str, float]], ns: Sequence[int]) -> dict[str, float]:
