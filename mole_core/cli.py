@@ -113,6 +113,8 @@ def init(directory: Path | None, base: str, revision: str | None, dtype: str, re
 @click.option("--alpha", type=float, help="Expected LoRA alpha (refused if the adapter says otherwise).")
 @click.option("--example", "examples", multiple=True, help="An example query (repeatable), for routing.")
 @click.option("--plugin", help="Plugin whose expert spec this adapter implements.")
+@click.option("--prompt-template", help="How queries are framed for it, with {query} where the query goes "
+              "(the template it was trained with) [the plugin spec's, else {query}].")
 @click.option("--replace", is_flag=True, help="Replace an expert of the same name.")
 @click.option("--allow-pickle", is_flag=True, help="Accept a pickle (.bin) adapter: only if you trust it.")
 @json_option
@@ -126,6 +128,7 @@ def add_expert(
     alpha: float | None,
     examples: tuple[str, ...],
     plugin: str | None,
+    prompt_template: str | None,
     replace: bool,
     allow_pickle: bool,
     as_json: bool,
@@ -146,6 +149,7 @@ def add_expert(
         alpha=alpha,
         examples=list(examples),
         plugin=plugin,
+        prompt_template=prompt_template,
         replace=replace,
         allow_pickle=allow_pickle,
         progress=lambda line: click.echo(line, err=True),

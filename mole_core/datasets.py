@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 
 from .errors import MoleError, NotFoundError
 from .network import hub_reachable, resolve_offline  # noqa: F401 - re-exported for callers
-from .specs import TextExample
+from .specs import DEFAULT_TEMPLATE, TextExample, frame
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,14 @@ def encode_example(tokenizer: Any, example: TextExample, max_length: int) -> dic
     if not tail:
         return None
     return {"input_ids": head + tail, "labels": [IGNORE_INDEX] * len(head) + tail}
+
+
+def framed(examples: Sequence[TextExample], template: str) -> list[TextExample]:
+    """Prompts framed by an expert's prompt template, as the runtime frames its queries (so training and
+    evaluation see what serving feeds); prompt-less texts are left as they are."""
+    if template == DEFAULT_TEMPLATE:
+        return list(examples)
+    return [ex.model_copy(update={"prompt": frame(template, ex.prompt)}) if ex.prompt else ex for ex in examples]
 
 
 def encode_examples(

@@ -29,12 +29,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from . import plugins
-from .datasets import CompletionCollator, encode_example, load_named, pad_id, strip_calculator
+from .datasets import CompletionCollator, encode_example, framed, load_named, pad_id, strip_calculator
 from .errors import MoleError
 from .manifest import ExpertEntry, Manifest
 from .registry import Registry
 from .routing import RoutingReport
-from .specs import TextExample
+from .specs import DEFAULT_TEMPLATE, TextExample
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +195,10 @@ def loss_table(
     *,
     max_length: int = 256,
     progress: Progress | None = None,
+    templates: dict[str, str] | None = None,
 ) -> LossTable:
-    """Every model (base, then each adapter) on every domain test set."""
+    """Every model (base, then each adapter) on every domain test set; an expert's prompts are framed
+    by its prompt template (``templates``), as it was trained and is served, the base's are not."""
     columns = list(sets)
     models = [BASE, *experts]
     rows: dict[str, dict[str, LossCell]] = {}
@@ -204,8 +206,9 @@ def loss_table(
     for name in models:
         rows[name] = {}
         for column in columns:
+            examples = framed(sets[column], (templates or {}).get(name, DEFAULT_TEMPLATE))
             with active_adapter(model, name):
-                rows[name][column] = completion_nll(model, tokenizer, sets[column], max_length)
+                rows[name][column] = completion_nll(model, tokenizer, examples, max_length)
             done += 1
             if progress:
                 progress("held-out loss", done, total)
@@ -357,6 +360,7 @@ def evaluate(
                 owners,
                 max_length=max_length,
                 progress=progress,
+                templates={e.name: e.prompt_template for e in manifest.experts},
             )
         elif n_texts:
             report.notes.append("no expert has a dataset with a test split: no loss table")

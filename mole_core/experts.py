@@ -35,6 +35,7 @@ def add_expert(
     alpha: float | None = None,
     examples: list[str] | None = None,
     plugin: str | None = None,
+    prompt_template: str | None = None,
     replace: bool = False,
     allow_pickle: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -47,13 +48,14 @@ def add_expert(
         plugin = plugin or spec.plugin
         task = task or spec.task
         examples = examples or spec.routing.examples[:32]
+        prompt_template = prompt_template or spec.prompt_template
     if hub is not None:
         from .hub import pull_expert
 
         repo_id, revision = parse_hub_ref(hub)
         return pull_expert(
             registry, repo_id, revision=revision, name=name, task=task, rank=rank, alpha=alpha,
-            examples=examples, plugin=plugin, replace=replace, progress=progress,
+            examples=examples, plugin=plugin, prompt_template=prompt_template, replace=replace, progress=progress,
         )
     return registry.add_expert(
         name,
@@ -63,6 +65,7 @@ def add_expert(
         alpha=alpha,
         plugin=plugin,
         examples=examples,
+        prompt_template=prompt_template,
         replace=replace,
         allow_pickle=allow_pickle,
     )

@@ -652,6 +652,7 @@ def pull_expert(
     alpha: float | None = None,
     examples: list[str] | None = None,
     plugin: str | None = None,
+    prompt_template: str | None = None,
     replace: bool = False,
     subfolder: str | None = None,
     progress: Progress | None = None,
@@ -659,7 +660,7 @@ def pull_expert(
     """Download an adapter repo to a temporary directory, verify it, and register it.
 
     Works for repos made by ``mole push`` (``mole-expert.json`` supplies the expected sha256, name,
-    task and examples) and for plain PEFT adapter repos (rank and alpha from ``adapter_config.json``,
+    task, examples and prompt template) and for plain PEFT adapter repos (rank and alpha from ``adapter_config.json``,
     name from ``name`` or the repo). Arguments given here win over the published metadata. The
     download is pinned to the commit ``revision`` resolves to, which is recorded in the manifest.
     """
@@ -728,6 +729,7 @@ def pull_expert(
             alpha=alpha,
             plugin=plugin or meta.get("plugin"),
             examples=examples or meta.get("examples"),
+            prompt_template=prompt_template or meta.get("prompt_template"),
             hub=HubLocation(
                 repo_id=repo_id, revision=revision or "main", subfolder=subfolder or None, commit=commit
             ),

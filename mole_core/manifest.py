@@ -16,7 +16,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ManifestError
-from .specs import Name
+from .specs import DEFAULT_TEMPLATE, Name, PromptTemplate
 
 MANIFEST_NAME = "mole.toml"
 SCHEMA_VERSION = 1
@@ -75,6 +75,10 @@ class ExpertEntry(_Model):
     hub: HubLocation | None = None
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN, description="Of adapter_model.safetensors.")
     examples: list[str] = Field(default_factory=list, description="Example queries, for routing without training.")
+    prompt_template: PromptTemplate = Field(
+        default=DEFAULT_TEMPLATE,
+        description="How a query is framed for this expert ({query} marks where); training used it, serving applies it.",
+    )
     training: TrainingRecord | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -44,7 +44,7 @@ from .manifest import (
     TrainingRecord,
     utcnow,
 )
-from .specs import check_name
+from .specs import DEFAULT_TEMPLATE, check_name, check_prompt_template
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,7 @@ class Registry:
         alpha: float | None = None,
         plugin: str | None = None,
         examples: list[str] | None = None,
+        prompt_template: str | None = None,
         hub: HubLocation | None = None,
         training: TrainingRecord | None = None,
         expected_sha256: str | None = None,
@@ -182,6 +183,10 @@ class Registry:
         """
         try:
             check_name(name, "expert name")
+        except ValueError as exc:
+            raise MoleError(str(exc)) from None
+        try:
+            template = check_prompt_template(prompt_template or DEFAULT_TEMPLATE)
         except ValueError as exc:
             raise MoleError(str(exc)) from None
         manifest = self.load()
@@ -219,6 +224,7 @@ class Registry:
                 hub=hub,
                 sha256=sha,
                 examples=[e for e in (examples or []) if e.strip()],
+                prompt_template=template,
                 training=training,
                 created_at=now,
                 updated_at=now,

@@ -24,6 +24,7 @@ from .errors import AdapterError, MoleError, NotFoundError
 from .manifest import ExpertEntry, Manifest
 from .registry import Registry
 from .routing import Route, Router
+from .specs import DEFAULT_TEMPLATE, frame
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class MoLE:
         per_row, weights = self._assign(routes, expert, top_k)
         texts, counts = self._generate_rows(
             queries, per_row, max_new_tokens=max_new_tokens, do_sample=do_sample,
-            temperature=temperature, top_p=top_p, seed=seed,
+            temperature=temperature, top_p=top_p, seed=seed, templates=[self.template_for(w) for w in weights],
         )
         out = []
         for query, route, row_weights, text, count in zip(queries, routes, weights, texts, counts, strict=True):
@@ -230,8 +231,18 @@ class MoLE:
             self._mixed.invalidate()
         return name
 
-    def prompts(self, queries: Sequence[str], max_new_tokens: int) -> list[str]:
-        """Queries framed with the chat template (where the tokenizer has one), long ones truncated."""
+    def template_for(self, weights: dict[str, float]) -> str:
+        """The prompt template of a row's expert (of its heaviest expert in a blend; none for base)."""
+        if not weights:
+            return DEFAULT_TEMPLATE
+        entry = self.manifest.expert(max(weights, key=weights.get))
+        return entry.prompt_template if entry is not None else DEFAULT_TEMPLATE
+
+    def prompts(
+        self, queries: Sequence[str], max_new_tokens: int, templates: Sequence[str] | None = None
+    ) -> list[str]:
+        """Queries framed by their expert's prompt template, then the chat template (where the
+        tokenizer has one); long queries truncated first, so the framing always survives."""
         limit = _context_length(self.model) - max_new_tokens - 32
         out = []
         for i, query in enumerate(queries, 1):
@@ -239,6 +250,8 @@ class MoLE:
             if limit > 0 and len(ids) > limit:
                 log.warning("query %d has %d tokens; truncated to %d to fit the context", i, len(ids), limit)
                 query = self.tokenizer.decode(ids[:limit])
+            if templates is not None:
+                query = frame(templates[i - 1], query)
             if getattr(self.tokenizer, "chat_template", None):
                 query = self.tokenizer.apply_chat_template(
                     [{"role": "user", "content": query}], add_generation_prompt=True, tokenize=False
@@ -256,10 +269,11 @@ class MoLE:
         temperature: float,
         top_p: float,
         seed: int | None,
+        templates: Sequence[str] | None = None,
     ) -> tuple[list[str], list[int]]:
         import torch
 
-        prompts = self.prompts(queries, max_new_tokens)
+        prompts = self.prompts(queries, max_new_tokens, templates)
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not has_template)
         batch = {k: v.to(self.model.device) for k, v in batch.items()}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -31,6 +31,25 @@ def check_name(value: str, what: str = "name") -> str:
 
 Name = Annotated[str, AfterValidator(check_name)]
 """A validated expert, router or dataset name."""
+
+QUERY_SLOT = "{query}"
+DEFAULT_TEMPLATE = QUERY_SLOT
+
+
+def check_prompt_template(value: str) -> str:
+    """A prompt template frames a query for one expert: it must say where the query goes."""
+    if not isinstance(value, str) or QUERY_SLOT not in value:
+        raise ValueError(f"prompt template {value!r} must contain {QUERY_SLOT}")
+    return value
+
+
+def frame(template: str, query: str) -> str:
+    """``query`` placed in ``template``; plain replacement, since queries and templates may hold braces."""
+    return template.replace(QUERY_SLOT, query)
+
+
+PromptTemplate = Annotated[str, AfterValidator(check_prompt_template)]
+"""How a query is framed for an expert, with ``{query}`` where it goes; applied in training and serving."""
 
 
 class LoraDefaults(BaseModel):
@@ -84,17 +103,13 @@ class ExpertSpec(BaseModel):
     task: str = Field(min_length=1, description="One sentence: what the expert is for.")
     lora: LoraDefaults
     dataset: str | None = Field(default=None, description="Name of a registered dataset spec.")
-    prompt_template: str = Field(default="{query}", description="How a query is framed for this expert.")
+    prompt_template: PromptTemplate = Field(
+        default=DEFAULT_TEMPLATE, description="How a query is framed for this expert, in training and serving."
+    )
     routing: RoutingExamples = Field(default_factory=RoutingExamples)
     plugin: str | None = Field(default=None, description="Set by the plugin manager.")
 
 
-    @field_validator("prompt_template")
-    @classmethod
-    def _has_query(cls, value: str) -> str:
-        if "{query}" not in value:
-            raise ValueError("prompt_template must contain {query}")
-        return value
 
 
 class TextExample(BaseModel):

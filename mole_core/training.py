@@ -31,11 +31,11 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import basemodel, plugins
-from .datasets import CompletionCollator, encode_examples, load_examples, pad_id
+from .datasets import CompletionCollator, encode_examples, framed, load_examples, pad_id
 from .errors import MoleError, NotFoundError, RegistryBusyError
 from .manifest import ExpertEntry, TrainingRecord
 from .registry import Registry
-from .specs import ExpertSpec, check_name
+from .specs import DEFAULT_TEMPLATE, ExpertSpec, PromptTemplate, check_name
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,9 @@ class TrainingSettings(BaseModel):
     target_modules: list[str] | None = Field(default=None, min_length=1)
     limit: int | None = Field(default=None, ge=1, description="Train on at most this many examples.")
     dataset: str | None = Field(default=None, description="Dataset plugin name (default: the spec's).")
+    prompt_template: PromptTemplate | None = Field(
+        default=None, description="How prompts are framed, with {query} [the spec's, else {query}]."
+    )
     data: Path | None = Field(default=None, description="Local JSONL/text file; wins over dataset.")
     offline: bool | None = Field(default=None, description="None: offline if HF_HUB_OFFLINE or no Hub.")
     seed: int = 42
@@ -421,7 +424,8 @@ def train_expert(
         if not resume:
             _clear_checkpoints(work)
         tokenizer = basemodel.load_tokenizer(manifest.base)
-        features = encode_examples(tokenizer, data.examples, settings.max_length)
+        template = settings.prompt_template or (spec.prompt_template if spec else DEFAULT_TEMPLATE)
+        features = encode_examples(tokenizer, framed(data.examples, template), settings.max_length)
         if not features:
             raise MoleError(f"no usable examples in {data.name} (every completion was cut by max_length)")
         steps = planned_steps(len(features), settings)
@@ -429,6 +433,7 @@ def train_expert(
             **settings.model_dump(mode="json"),
             **{f"lora_{k}": v for k, v in lora.items()},
             "expert": name,
+            "prompt_template": template,
             "dataset": data.name,
             "source": data.source,
             "examples": len(features),
@@ -461,7 +466,7 @@ def train_expert(
         seconds = time.monotonic() - started
         if guard.diverged is not None:
             raise _diverged(work, guard)
-        entry = _register(registry, name, trainer, spec, task, work, data, plan, guard, seconds)
+        entry = _register(registry, name, trainer, spec, task, work, data, plan, guard, seconds, template)
         _finish(work, keep_adapter=output is not None)
     state = trainer.state
     return TrainResult(
@@ -583,6 +588,7 @@ def _register(
     plan: dict[str, Any],
     guard: DivergenceGuard,
     seconds: float,
+    template: str,
 ) -> ExpertEntry:
     """Save the adapter (safetensors, recording the registry's base id) and register it."""
     adapter_dir = work / "adapter"
@@ -610,8 +616,10 @@ def _register(
         plugin=spec.plugin if spec else None,
         task=task or (spec.task if spec else f"trained on {data.name}"),
         examples=list(spec.routing.examples[:32]) if spec else None,
+        prompt_template=template,
         training=record,
     )
+
 
 
 def _finish(work: Path, keep_adapter: bool) -> None:

@@ -12,7 +12,7 @@ import click
 from ..cli import cli, device_option, echo_json, json_option, registry_option
 
 PLAN_KEYS = (
-    "dataset", "source", "examples", "planned_steps", "lr", "batch_size", "grad_accum", "epochs", "max_steps",
+    "dataset", "source", "examples", "prompt_template", "planned_steps", "lr", "batch_size", "grad_accum", "epochs", "max_steps",
     "max_length", "warmup", "scheduler", "weight_decay", "max_grad_norm", "lora_rank", "lora_alpha",
     "lora_dropout", "seed", "save_every", "work_dir", "resume_from",
 )  # fmt: skip
@@ -71,6 +71,7 @@ def _show_plan(plan: dict[str, Any], json_mode: bool) -> None:
 )
 @click.option("--quick", is_flag=True, help="Demo preset: lr 2e-4, 25 steps, batch 4, 256 tokens.")
 @click.option("--dataset", help="Dataset plugin name (default: the expert spec's dataset).")
+@click.option("--prompt-template", help="Frame each prompt, with {query} where it goes [the spec's, else {query}].")
 @click.option(
     "--data", type=click.Path(path_type=Path), help="Local JSONL (prompt/completion or text) or text file."
 )
