@@ -67,6 +67,26 @@ def device_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def progress_bars() -> Callable[..., None]:
+    """``progress(stage, done, total, info=None)`` drawing one tqdm bar per stage on stderr, ``info``
+    (epoch, loss, ...) as its postfix: the library reports progress through callbacks like this one."""
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int, info: dict[str, Any] | None = None) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage)
+        bar.update(done - bar.n)
+        if info:
+            bar.set_postfix({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in info.items()}, refresh=False)
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(func)
 

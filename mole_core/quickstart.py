@@ -88,8 +88,10 @@ def run(
     *,
     on_event: Events | None = None,
     trainer_callbacks: Callable[[str], list[Any]] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> QuickstartReport:
-    """Run every stage; ``on_event`` receives progress, ``trainer_callbacks(name)`` extra Trainer callbacks."""
+    """Run every stage; ``on_event`` receives stage messages, ``trainer_callbacks(name)`` extra Trainer
+    callbacks, ``progress(stage, done, total, info)`` the router's training and the evaluation's steps."""
     from .devices import resolve_device
 
     settings = settings or QuickstartSettings()
@@ -98,7 +100,7 @@ def run(
     registry = _registry(Path(directory), settings, emit)
     report = QuickstartReport(registry=str(registry.root))
     _train_experts(registry, settings, report, emit, trainer_callbacks)
-    _train_router(registry, settings, report, emit)
+    _train_router(registry, settings, report, emit, progress)
     router = _route(registry, report, emit)
     from .runtime import MoLE
 
@@ -107,7 +109,7 @@ def run(
     mole = MoLE.from_registry(registry, router=router, device=device)
     _answer(mole, settings, report, emit)
     _memory(mole, settings, report, emit)
-    _evaluate(registry, mole, settings, report, emit)
+    _evaluate(registry, mole, settings, report, emit, progress)
     return report
 
 
@@ -162,7 +164,10 @@ def _train_experts(
         }
 
 
-def _train_router(registry: Registry, settings: QuickstartSettings, report: QuickstartReport, emit: Events) -> None:
+def _train_router(
+    registry: Registry, settings: QuickstartSettings, report: QuickstartReport, emit: Events,
+    progress: Callable[..., None] | None = None,
+) -> None:
     from .routing import train_router
 
     manifest = registry.load()
@@ -174,7 +179,7 @@ def _train_router(registry: Registry, settings: QuickstartSettings, report: Quic
     emit(StageEvent(
         stage="router", message=f"training router {settings.router} on {settings.router_size} synthesized queries"
     ))
-    result = train_router(registry, settings.router, size=settings.router_size, progress=False)
+    result = train_router(registry, settings.router, size=settings.router_size, progress=progress)
     report.router = {
         "kind": result.kind, "reused": False, "seconds": result.seconds, "train_size": result.train_size,
         "unique_train": result.unique_train, "held_out_accuracy": result.held_out.accuracy,
@@ -214,12 +219,16 @@ def _memory(mole: Any, settings: QuickstartSettings, report: QuickstartReport, e
     emit(StageEvent(stage="memory", message="", data={"memory": report.memory}))
 
 
-def _evaluate(registry: Registry, mole: Any, settings: QuickstartSettings, report: QuickstartReport, emit: Events) -> None:
+def _evaluate(
+    registry: Registry, mole: Any, settings: QuickstartSettings, report: QuickstartReport, emit: Events,
+    progress: Callable[..., None] | None = None,
+) -> None:
     if not settings.eval_texts and not settings.eval_gsm8k:
         return
     from .evaluation import evaluate
 
     emit(StageEvent(stage="eval", message=f"evaluating each expert against the base on {settings.eval_texts} texts per domain"))
-    result = evaluate(registry, n_texts=settings.eval_texts, n_gsm8k=settings.eval_gsm8k, system=mole)
+    result = evaluate(registry, n_texts=settings.eval_texts, n_gsm8k=settings.eval_gsm8k, system=mole,
+                      progress=progress)
     report.evaluation = json.loads(result.model_dump_json())
     emit(StageEvent(stage="eval", message="", data={"evaluation": report.evaluation}))

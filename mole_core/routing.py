@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,11 @@ class Route(BaseModel):
     scores: dict[str, float]
 
 
+Progress = Callable[[str, int, int, dict[str, Any]], None]
+"""``progress(stage, done, total, info)``: a router's training reports each step (``info`` holds e.g. the
+epoch and running loss) to whoever drives it; the library itself never draws a bar."""
+
+
 class Router(ABC):
     """Scores queries against expert names. Subclasses save with safetensors plus a JSON config."""
 
@@ -63,7 +68,8 @@ class Router(ABC):
         return out
 
     def fit(self, queries: Sequence[str], labels: Sequence[str], **options: Any) -> dict[str, Any]:
-        """Train on (query, expert name) pairs; returns training metrics."""
+        """Train on (query, expert name) pairs; returns training metrics. Options include ``epochs``,
+        ``lr``, ``batch_size``, ``seed`` and ``progress`` (a :data:`Progress` callback, or None)."""
         raise MoleError(f"router {self.kind!r} is not trainable")
 
     @abstractmethod
@@ -337,7 +343,7 @@ def train_router(
     dataset_queries: bool = True,
     eval_files: Sequence[str | os.PathLike[str]] = (),
     options: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> RouterReport:
     """Synthesize routing data for the registered experts, train a ``kind`` router, evaluate, save, record it.
 

@@ -62,8 +62,21 @@ def trained(request, tiny_set):  # noqa: ANN001, ANN201
     options = dict(FIT[kind])
     build = {k: options.pop(k) for k in ("init",) if k in options}
     router = plugins.get_router_spec(kind).build(PAPER, seed=0, **build)
-    router.fit(tiny_set.queries(), tiny_set.experts(), progress=False, seed=0, **options)
+    calls: list[tuple] = []
+    router.fit(tiny_set.queries(), tiny_set.experts(), progress=lambda *a: calls.append(a), seed=0, **options)
+    router.progress_calls = calls  # type: ignore[attr-defined]
     return router
+
+
+def test_training_reports_progress_through_the_callback(trained: Router) -> None:
+    """The library reports (stage, done, total, info); drawing bars is the CLI's business."""
+    calls = trained.progress_calls  # type: ignore[attr-defined]
+    assert calls, "no progress reported"
+    stage, done, total, _ = calls[-1]
+    assert done == total > 0
+    if trained.kind != "embedding":  # the embedding router only encodes its example bank
+        losses = [info["loss"] for s, _, _, info in calls if "loss" in info]
+        assert losses and all(isinstance(x, float) for x in losses)
 
 
 def test_save_load_round_trip_gives_identical_predictions(trained: Router, tmp_path: Path) -> None:

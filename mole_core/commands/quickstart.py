@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, device_option, echo_json, json_option
+from ..cli import cli, device_option, echo_json, json_option, progress_bars
 
 HEADINGS = {
     "registry": "1. Registry",
@@ -68,7 +68,8 @@ def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
             for line in format_report(EvalReport.model_validate(event.data["evaluation"])):
                 out(f"  {line}")
 
-    report = run(directory, settings, on_event=on_event, trainer_callbacks=lambda name: [progress_callback(desc=name)])
+    report = run(directory, settings, on_event=on_event, trainer_callbacks=lambda name: [progress_callback(desc=name)],
+                 progress=progress_bars())
     if as_json:
         echo_json(report.model_dump())
         return

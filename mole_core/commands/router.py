@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..cli import cli, echo_json, json_option, registry_option
+from ..cli import cli, echo_json, json_option, progress_bars, registry_option
 from ..registry import Registry
 
 
@@ -106,7 +106,7 @@ def train_router(
         dataset_queries=not no_dataset_queries,
         eval_files=list(eval_files),
         options=options,
-        progress=True,
+        progress=progress_bars(),
     )
     if as_json:
         echo_json(report.model_dump(mode="json"))

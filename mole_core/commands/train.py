@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli import cli, device_option, echo_json, json_option, registry_option
+from ..cli import cli, device_option, echo_json, json_option, progress_bars, registry_option
 
 PLAN_KEYS = (
     "dataset", "source", "examples", "prompt_template", "planned_steps", "lr", "batch_size", "grad_accum", "epochs", "max_steps",
@@ -141,21 +141,6 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _eval_progress() -> Any:
-    """progress(stage, done, total) drawing one tqdm bar per stage on stderr."""
-    from tqdm.auto import tqdm
-
-    bars: dict[str, Any] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return progress
 
 
 @cli.command("eval")
@@ -204,7 +189,7 @@ def eval_(
         max_length=max_length,
         max_new_tokens=max_new_tokens,
         offline=offline,
-        progress=_eval_progress(),
+        progress=progress_bars(),
         device=device,
     )
     if as_json:

@@ -16,10 +16,9 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from mole_core.errors import MoleError
-from mole_core.routing import CONFIG_FILE, WEIGHTS_FILE, read_config, write_config
+from mole_core.routing import CONFIG_FILE, WEIGHTS_FILE, Progress, read_config, write_config
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +109,18 @@ def encode(
     *,
     batch_size: int = ENCODE_BATCH,
     max_length: int = MAX_LENGTH,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
     """Sentence embeddings for ``queries`` in their order; each distinct query is encoded once."""
     encoder.eval()
     distinct = list(dict.fromkeys(queries))
     out = torch.empty(len(distinct), encoder.config.hidden_size)
-    bar = tqdm(total=len(distinct), desc="encoding", unit="q", disable=not progress, leave=False)
+    done = 0
     for idx in length_batches(distinct, batch_size):
         out[idx] = embed(encoder, tokenize(tokenizer, [distinct[i] for i in idx], max_length))
-        bar.update(len(idx))
-    bar.close()
+        done += len(idx)
+        if callable(progress):  # a bool from an older caller means no reporting
+            progress("encoding", done, len(distinct), {})
     if len(distinct) == len(queries):
         return out
     row = {query: i for i, query in enumerate(distinct)}
@@ -145,12 +145,13 @@ def train_loop(
     lr: float,
     batch_size: int,
     seed: int,
-    progress: bool,
+    progress: Progress | None,
     desc: str,
     weight_decay: float = 0.01,
     warmup: float = 0.06,
 ) -> dict[str, Any]:
-    """AdamW with linear warmup and decay; ``step(indices)`` returns the batch loss. Shows a loss bar."""
+    """AdamW with linear warmup and decay; ``step(indices)`` returns the batch loss. Each step's running
+    loss goes to ``progress`` (the CLI draws it), each epoch's to the log."""
     if n == 0:
         raise MoleError("no training queries")
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -161,7 +162,7 @@ def train_loop(
     )
     generator = torch.Generator().manual_seed(seed)
     losses: list[float] = []
-    bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
+    done = 0
     for epoch in range(epochs):
         order = torch.randperm(n, generator=generator).tolist()
         running = 0.0
@@ -175,11 +176,11 @@ def train_loop(
             schedule.step()
             running += loss.item()
             batches += 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{running / batches:.4f}")
+            done += 1
+            if callable(progress):
+                progress(desc, done, total, {"epoch": epoch + 1, "loss": running / batches})
         losses.append(running / batches)
         log.info("%s epoch %d/%d: loss %.4f", desc, epoch + 1, epochs, losses[-1])
-    bar.close()
     return {
         "epochs": epochs,
         "lr": lr,

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from mole_core.errors import MoleError
-from mole_core.routing import Router
+from mole_core.routing import Progress, Router
 
 from ._classifier import (
     MAX_LENGTH,
@@ -155,7 +155,7 @@ class BertTinyRouter(Router):
         lr: float | None = None,
         batch_size: int | None = None,
         seed: int = 0,
-        progress: bool = True,
+        progress: Progress | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         """Fine-tune every weight with cross-entropy on (query, expert) pairs."""

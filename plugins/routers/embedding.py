@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from mole_core.errors import MoleError
-from mole_core.routing import Router
+from mole_core.routing import Progress, Router
 
 from ._classifier import MINILM_PACKAGE, encode, label_ids, load_minilm, load_router_files, save_router
 
@@ -55,7 +55,7 @@ class EmbeddingRouter(Router):
         for name, texts in (examples or {}).items():
             self.add_examples(name, texts)
 
-    def _encode(self, queries: Sequence[str], progress: bool = False) -> torch.Tensor:
+    def _encode(self, queries: Sequence[str], progress: Progress | None = None) -> torch.Tensor:
         return encode(self.tokenizer, self.encoder, queries, batch_size=self.batch_size, progress=progress)
 
     def add_examples(self, name: str, texts: Sequence[str]) -> None:
@@ -75,7 +75,7 @@ class EmbeddingRouter(Router):
         labels: Sequence[str],
         *,
         top_k: int | None = None,
-        progress: bool = False,
+        progress: Progress | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         """Replace the example bank with these labelled queries (nothing is optimised).

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from mole_core.errors import MoleError
-from mole_core.routing import Router
+from mole_core.routing import Progress, Router
 
 from ._classifier import (
     MAX_LENGTH,
@@ -84,7 +84,7 @@ class MiniLMRouter(Router):
         lr: float | None = None,
         batch_size: int | None = None,
         seed: int = 0,
-        progress: bool = True,
+        progress: Progress | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         """Train the head on frozen embeddings (default), or the whole encoder with ``finetune``."""
@@ -124,7 +124,7 @@ class MiniLMRouter(Router):
         lr: float,
         batch_size: int,
         seed: int,
-        progress: bool,
+        progress: Progress | None,
     ) -> dict[str, Any]:
         loss_fn = torch.nn.CrossEntropyLoss()
         self.encoder.train()
