@@ -236,21 +236,44 @@ def show(name: str, as_json: bool, registry_dir: Path) -> None:
 
 
 @cli.command()
+@click.option("--clean", is_flag=True, help="Delete what interrupted writes left behind (never listed entries).")
+@click.option("--older-than", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="With --clean: only leftovers at least this many minutes old (younger may be in progress).")
 @json_option
 @registry_option
-def validate(as_json: bool, registry_dir: Path) -> None:
-    """Check every entry's files, checksums and configs; exit 1 on any problem."""
+def validate(clean: bool, older_than: float, as_json: bool, registry_dir: Path) -> None:
+    """Check every entry's files, checksums and configs; exit 1 on any problem. Also lists leftovers of
+    interrupted writes (not problems), which --clean deletes."""
     registry = Registry(registry_dir)
+    removed = registry.clean(older_than * 60) if clean else []
     problems = registry.validate()
+    leftovers = registry.leftovers()
     if as_json:
-        echo_json({"ok": not problems, "problems": [{"subject": p.subject, "message": p.message} for p in problems]})
+        echo_json({
+            "ok": not problems,
+            "problems": [{"subject": p.subject, "message": p.message} for p in problems],
+            "leftovers": [_leftover_json(item) for item in leftovers],
+            "removed": [_leftover_json(item) for item in removed],
+        })
     else:
+        for item in removed:
+            click.echo(f"removed leftover: {item}")
         for problem in problems:
             click.echo(f"problem: {problem}")
+        for item in leftovers:
+            click.echo(f"leftover: {item}")
+        if leftovers:
+            hint = "--clean" if clean else "`mole validate --clean`"
+            click.echo(f"note: leftovers of interrupted writes are never listed; {hint} deletes those older than "
+                       f"--older-than minutes ({older_than:g})")
         if not problems:
             click.echo(f"{registry.manifest_path}: ok ({len(registry.experts())} experts)")
     if problems:
         sys.exit(1)
+
+
+def _leftover_json(item: Any) -> dict[str, Any]:
+    return {"path": str(item.path), "kind": item.kind, "bytes": item.bytes, "age_s": round(item.age_s, 1)}
 
 
 @cli.command("plugins")

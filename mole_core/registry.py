@@ -63,6 +63,24 @@ class Problem:
         return f"{self.subject}: {self.message}"
 
 
+#: Leftovers younger than this may belong to a write still in progress (staging happens outside the lock).
+LEFTOVER_MIN_AGE_S = 3600
+_HIDDEN_KINDS = {".tmp": "staging", ".old": "replaced", ".removed": "removed"}
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A directory an interrupted write left behind: never listed, so harmless but for its disk space."""
+
+    path: Path
+    kind: str  # staging | replaced | removed | unlisted
+    bytes: int
+    age_s: float
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.kind}, {self.bytes / 1e6:.1f} MB, {self.age_s / 60:.0f} min old)"
+
+
 class Registry:
     """A registry directory. Cheap to construct; every method re-reads the manifest."""
 
@@ -313,6 +331,46 @@ class Registry:
         if manifest.router is not None:
             problems.extend(self._validate_router(manifest.router, manifest))
         return problems
+
+    def leftovers(self) -> list[Leftover]:
+        """What crashes left in ``experts/`` and ``routers/``: hidden staging, replaced and removed
+        directories, and directories no entry lists. ``validate`` does not count them as problems."""
+        import time
+
+        manifest = self.load()
+        listed = {(self.root / e.path).resolve() for e in manifest.experts}
+        if manifest.router is not None:
+            listed.add((self.root / manifest.router.path).resolve())
+        now = time.time()
+        found: list[Leftover] = []
+        for parent in (self.root / "experts", self.root / "routers"):
+            if not parent.is_dir():
+                continue
+            for child in sorted(parent.iterdir()):
+                if not child.is_dir() or child.is_symlink():
+                    continue
+                if child.name.startswith("."):
+                    kind = next((k for suffix, k in _HIDDEN_KINDS.items() if child.name.endswith(suffix)), None)
+                else:
+                    kind = None if child.resolve() in listed else "unlisted"
+                if kind is not None:
+                    size = sum(f.stat().st_size for f in child.rglob("*") if f.is_file() and not f.is_symlink())
+                    found.append(Leftover(child, kind, size, max(0.0, now - child.stat().st_mtime)))
+        return found
+
+    def clean(self, min_age_s: float = LEFTOVER_MIN_AGE_S) -> list[Leftover]:
+        """Delete leftovers at least ``min_age_s`` old, under the registry lock; returns what went.
+
+        Younger ones are kept: another process may be staging an adapter right now, outside the lock.
+        """
+        removed = []
+        with self.lock():
+            for item in self.leftovers():
+                if item.age_s >= min_age_s:
+                    shutil.rmtree(item.path, ignore_errors=True)
+                    removed.append(item)
+                    log.info("removed leftover %s", item)
+        return removed
 
     def _validate_expert(self, entry: ExpertEntry, base: BaseModelRef) -> list[Problem]:
         subject = f"expert {entry.name}"

@@ -47,7 +47,11 @@ def test_sigkill_during_add_and_remove_never_corrupts(registry: Registry, adapte
     assert survived == ADD_KILL_TRIALS
     # The registry still accepts writes afterwards (no stale lock blocks it).
     registry.add_expert("after", adapters[0], replace=True)
-    assert "after" in _assert_consistent(registry)
+    names = _assert_consistent(registry)
+    assert "after" in names
+    # Whatever the kills left behind is cleaned away without touching a listed expert.
+    registry.clean(min_age_s=0)
+    assert registry.leftovers() == [] and _assert_consistent(registry) == names
 
 
 def _worker(root: str, worker: int, adapter: str, ops: int, queue) -> None:  # noqa: ANN001
