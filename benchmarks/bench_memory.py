@@ -41,15 +41,9 @@ def touch(model: Any) -> None:
     """Read every weight once. transformers memory-maps safetensors files, and PEFT's
     ``low_cpu_mem_usage`` loading assigns the adapter file's tensors as they are, so weights become
     resident only when first read; serving reads them all, so every figure here is taken after this."""
+    from mole_core.memory import touch as touch_tensors
+
     touch_tensors([*model.parameters(), *model.buffers()])
-
-
-def touch_tensors(tensors: list[Any]) -> None:
-    import torch
-
-    with torch.inference_mode():
-        for tensor in tensors:
-            tensor.sum()
 
 
 def model_bytes(model: Any) -> int:
@@ -62,6 +56,7 @@ def attach_all(mole: Any, registry: Any, adapters: list[Path], n_max: int, check
                start_rss: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Register and attach experts e000.. one by one; per attachment and per checkpoint N, the bytes."""
     from mole_core.memory import adapter_tensors, tensor_bytes
+    from mole_core.memory import touch as touch_tensors
 
     per_expert: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []

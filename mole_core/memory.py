@@ -109,6 +109,18 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def touch(tensors: list[Any]) -> None:
+    """Read every tensor once. safetensors files are memory-mapped (transformers' loading, PEFT's
+    ``low_cpu_mem_usage``), so weights become resident only when first read; serving reads them all,
+    and resident memory measured before that would undercount."""
+    import torch
+
+    with torch.inference_mode():
+        for tensor in tensors:
+            if tensor.device.type == "cpu" and tensor.numel():
+                tensor.sum()
+
+
 def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
     """Measure ``mole`` as loaded, then load ``full_models`` merged full copies and measure those."""
     from . import basemodel
@@ -137,6 +149,7 @@ def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
         base = basemodel.load_model(manifest.base, source)
         merged = PeftModel.from_pretrained(base, str(verify_adapter(mole.registry, entry))).merge_and_unload()
         keep.append(merged)
+        touch(list(merged.parameters()) + list(merged.buffers()))
         gc.collect()
         measured.append(
             FullModelMemory(
@@ -183,7 +196,10 @@ def _measure_one_more(mole: MoLE) -> tuple[int | None, int | None]:
     gc.collect()
     before_bytes = tensor_bytes(list(mole.model.parameters()))
     before_rss = rss()
-    mole.model.load_adapter(str(verify_adapter(mole.registry, entry)), adapter_name=scratch, is_trainable=False)
+    mole.model.load_adapter(  # as the runtime attaches experts
+        str(verify_adapter(mole.registry, entry)), adapter_name=scratch, is_trainable=False, low_cpu_mem_usage=True
+    )
+    touch(adapter_tensors(mole.model, scratch))
     gc.collect()
     added = tensor_bytes(list(mole.model.parameters())) - before_bytes
     added_rss = rss() - before_rss

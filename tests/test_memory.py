@@ -43,3 +43,20 @@ def test_memory_cli_json_and_table(cli, three: Registry) -> None:
     assert data["full_models_measured"] == 1 and len(data["experts"]) == 3
     table = cli("memory", "--full-models", "1", "--registry", str(three.root)).stdout
     assert "saved" in table and "expert alpha (r=8)" in table and "extrapolated" in table
+
+
+def test_touch_makes_memory_mapped_weights_resident(tmp_path) -> None:  # noqa: ANN001
+    """Weights loaded from safetensors are memory-mapped: resident memory only counts them once read,
+    which is why every RSS figure is taken after `touch`."""
+    import torch
+
+    from mole_core.memory import rss, touch
+
+    size = 32 * 2**20
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\x01" * size)
+    mapped = torch.from_file(str(path), shared=True, size=size, dtype=torch.uint8)
+    before = rss()
+    touch([mapped])
+    assert rss() - before > 0.8 * size
+

@@ -50,8 +50,11 @@ def load_minilm() -> tuple[Any, Any]:
     """(tokenizer, BertModel) of the packaged MiniLM-L6 encoder, in eval mode."""
     from transformers import AutoModel
 
+    from mole_core.basemodel import quiet_loading
+
     path = minilm_path()
-    model = AutoModel.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+    with quiet_loading():  # transformers' per-tensor bar is loading detail, not progress
+        model = AutoModel.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
     model.eval()
     return load_tokenizer(path), model
 
