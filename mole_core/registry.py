@@ -301,7 +301,8 @@ class Registry:
         if target.exists() and target.resolve().is_relative_to(self.root.resolve()):
             trash = target.parent / f".{target.name}.removed"
             shutil.rmtree(trash, ignore_errors=True)
-            os.replace(target, trash)
+            with suppress(FileNotFoundError):  # `validate --clean` may have taken the unlisted directory
+                os.replace(target, trash)
             shutil.rmtree(trash, ignore_errors=True)
         log.info("removed expert %s", name)
         return entry
