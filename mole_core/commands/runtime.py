@@ -117,9 +117,19 @@ def memory(full_models: int, as_json: bool, registry_dir: Path) -> None:
     Loads on the CPU whatever GPU the machine has: resident memory is the figure compared.
     """
     from ..memory import measure
+    from ..registry import Registry
+    from ..routing import load_router
     from ..runtime import MoLE
 
-    mole = MoLE.from_registry(registry_dir, device="cpu")
+    registry = Registry(registry_dir)
+    manifest = registry.load()
+    router = None
+    if manifest.experts:
+        try:  # the router is counted when it can be loaded; the experts' memory does not depend on it
+            router = load_router(registry, manifest)
+        except MoleError as exc:
+            click.echo(f"note: router not counted ({exc})", err=True)
+    mole = MoLE.from_registry(registry, device="cpu", router=router, load_router=False)
     report = measure(mole, full_models=full_models)
     if as_json:
         echo_json(report.model_dump())
