@@ -328,14 +328,18 @@ def header(results: dict[str, Any]) -> list[str]:
         ]),
     ]
     cores = m.get("logical_cores") or 1
-    if busiest >= 0.5 * cores:
+    others = busiest - (m.get("torch_threads") or 1)  # the benchmark's own threads load the machine too
+    if others >= 0.5:
         lines.append(
             f"**Shared machine.** Other jobs ran on these {cores} cores during some runs (1-minute load average "
-            f"up to {busiest:.1f}). "
+            f"up to {busiest:.1f}, of which about {m.get('torch_threads') or 1} is the benchmark's own). "
         )
     else:
-        lines.append(f"**Quiet machine.** The 1-minute load average stayed at or under {busiest:.1f} on {cores} "
-                     "cores during the runs. ")
+        lines.append(
+            f"**Mostly quiet machine.** The 1-minute load average, sampled before and after each run, peaked at "
+            f"{busiest:.1f}: about the benchmark's own thread, so the other core was mostly free (short jobs in "
+            "between are not excluded). "
+        )
     lines[-1] += (
         "Every timing is the median of several runs; every comparison of two ways is a ratio taken within "
         "one repeat (ways alternate, order rotated each repeat), then its median, so load that drifts hits "
