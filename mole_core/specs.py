@@ -160,8 +160,14 @@ class DatasetSpec(BaseModel):
                     break
         except MoleError:
             raise
-        except Exception as exc:  # a plugin's bug is named, not a traceback for the user
+        except Exception as exc:  # a plugin's bug or an unreachable Hub is named, not a traceback for the user
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not out:  # nothing read at all: most likely the source itself (network, missing file)
+                where = "its bundled sample" if offline else f"the Hub ({self.hub_id or self.name})"
+                hint = "" if offline else "; try --offline for the bundled sample"
+                raise MoleError(
+                    f"cannot load dataset {self.name!r} (plugin {self.plugin or '?'}) from {where}: {detail}{hint}"
+                ) from None
             raise MoleError(
                 f"dataset {self.name!r} (plugin {self.plugin or '?'}) failed on example {len(out) + 1}: {detail}"
             ) from None
