@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ VOCAB = 256
 PAD = 0
 ROWS = ["math", "code", None, "chat", "math", "qv"]  # "math" non-contiguous (index path), "qv" only on q/v
 ATOL = 1e-3
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _config(r: int, targets: list[str] = TARGETS, **kw: object) -> LoraConfig:

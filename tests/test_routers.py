@@ -44,17 +44,6 @@ FIT = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():  # noqa: ANN202
-    """The test machine's two cores are shared: one torch thread avoids oversubscription stalls."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module", params=sorted(FIT))
 def trained(request, tiny_set):  # noqa: ANN001, ANN201
     """Each built-in router kind, trained on a tiny set (seconds)."""

@@ -14,17 +14,6 @@ from mole_core.routing import load_router
 PAPER = ["reasoning", "knowledge", "qa", "factoid"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():  # noqa: ANN202
-    """The test machine's two cores are shared: one torch thread avoids oversubscription stalls."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def paper_registry(registry: Registry, adapter_factory) -> Registry:  # noqa: ANN001
     for seed, name in enumerate(PAPER, 1):
