@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import MoleError, NotFoundError
+from .errors import DatasetError, MoleError, NotFoundError  # noqa: F401 - DatasetError re-exported
 from .network import hub_reachable, resolve_offline  # noqa: F401 - re-exported for callers
 from .specs import DEFAULT_TEMPLATE, TextExample, frame
 
@@ -35,10 +35,6 @@ CALC_RE = re.compile(r"<<[^<>]*>>")
 
 class DataFileError(MoleError):
     """A local data file is missing, unreadable, or has a bad row (the message names file and line)."""
-
-
-class DatasetError(MoleError):
-    """A named dataset could not be loaded (e.g. the Hub is unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -59,15 +55,7 @@ def load_named(
 
     spec = plugins.get_dataset_spec(name)
     offline = resolve_offline(offline)
-    try:
-        examples = spec.load(split, limit=limit, offline=offline)
-    except MoleError:
-        raise
-    except Exception as exc:
-        where = "its bundled sample" if offline else f"the Hub ({spec.hub_id})"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        hint = "" if offline else "; try --offline for the bundled sample"
-        raise DatasetError(f"cannot load dataset {name!r} from {where}: {first}{hint}") from None
+    examples = spec.load(split, limit=limit, offline=offline)  # failures come back as one-line DatasetErrors
     source = (
         f"bundled sample ({spec.offline_source.name})"
         if offline and spec.offline_source

@@ -34,6 +34,10 @@ class AdapterError(MoleError):
     """An adapter directory is missing, malformed, or contradicts what the user or registry says."""
 
 
+class DatasetError(MoleError):
+    """A named dataset could not be loaded (the Hub unreachable, a plugin's loader failing)."""
+
+
 class NotFoundError(MoleError):
     """A named expert, router, plugin or dataset does not exist."""
 

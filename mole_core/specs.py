@@ -150,7 +150,7 @@ class DatasetSpec(BaseModel):
             from .errors import NotFoundError
 
             raise NotFoundError(f"dataset {self.name!r} has no split {split!r} (it has {', '.join(self.splits)})")
-        from .errors import MoleError
+        from .errors import DatasetError, MoleError
 
         out: list[TextExample] = []
         try:
@@ -165,10 +165,10 @@ class DatasetSpec(BaseModel):
             if not out:  # nothing read at all: most likely the source itself (network, missing file)
                 where = "its bundled sample" if offline else f"the Hub ({self.hub_id or self.name})"
                 hint = "" if offline else "; try --offline for the bundled sample"
-                raise MoleError(
+                raise DatasetError(
                     f"cannot load dataset {self.name!r} (plugin {self.plugin or '?'}) from {where}: {detail}{hint}"
                 ) from None
-            raise MoleError(
+            raise DatasetError(
                 f"dataset {self.name!r} (plugin {self.plugin or '?'}) failed on example {len(out) + 1}: {detail}"
             ) from None
         return out
