@@ -79,16 +79,3 @@ def publish_dir(staged: Path, target: Path) -> None:
     _fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def copy_dir(src: Path, target: Path, files: list[str] | None = None) -> None:
-    """Copy ``src`` (or just ``files`` of it) to ``target`` atomically."""
-    staged = staging_dir(target.parent, target.name)
-    try:
-        names = files if files is not None else [p.name for p in src.iterdir() if p.is_file()]
-        for name in names:
-            shutil.copy2(src / name, staged / name)
-        publish_dir(staged, target)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -285,7 +284,3 @@ def build_routing_set(
         seed=seed,
         dataset_queries=dataset_queries,
     )
-
-
-def class_counts(items: Sequence[RoutingItem]) -> dict[str, int]:
-    return dict(Counter(i.expert for i in items))
