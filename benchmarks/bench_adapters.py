@@ -6,7 +6,7 @@ Three parts (``--part``), each run in its own process by ``benchmarks.run``:
   rows use different experts), exactly ``max_new_tokens`` each, timed as one mixed batch (the stacked
   fast path MoLE.generate uses), PEFT's per-row path, grouped by expert, one query at a time, the
   bare base model (the limit) and the all-one-expert batch; fp32 and bf16 side by side; the routers'
-  cost next to it. The ways come from ``benchmarks.bench_mixed.build_modes`` when it is importable.
+  cost next to it. The ways are defined once, in ``benchmarks.bench_mixed.build_modes``.
   Outputs are checked against PEFT's per-row path (greedy tokens, logits) and the base weights
   against a copy taken before any merging.
 - ``adapters``: the time to register and attach expert N+1 into a running system.
@@ -16,7 +16,6 @@ Three parts (``--part``), each run in its own process by ``benchmarks.run``:
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -78,67 +77,20 @@ def generate_kwargs(mole: Any, max_new_tokens: int, **extra: Any) -> dict[str, A
     }
 
 
-def local_modes(base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: list[str],
-                kw: dict[str, Any]) -> dict[str, Way]:
-    """The same ways as bench_mixed.build_modes, for when that module is not importable."""
-    names = list(dict.fromkeys(rows))
-
-    def subset(idx: list[int]) -> dict[str, Any]:
-        return {k: v[idx] for k, v in batch.items()}
-
-    def grouped() -> None:
-        for name in names:
-            model.set_adapter(name)
-            model.generate(**subset([i for i, r in enumerate(rows) if r == name]), **kw)
-
-    def one_at_a_time() -> None:
-        for i, name in enumerate(rows):
-            model.set_adapter(name)
-            model.generate(**subset([i]), **kw)
-
-    def stacked() -> Any:
-        with mixed.rows(rows):
-            return model.generate(**batch, **kw)
-
-    def merged() -> Any:
-        with mixed.rows([names[0]] * len(rows)):
-            return model.generate(**batch, **kw)
-
-    modes: dict[str, Way] = {
-        "base": lambda: base.generate(**batch, **kw),
-        "peft_rows": lambda: model.generate(**batch, adapter_names=rows, **kw),
-        "grouped": grouped,
-        "one_at_a_time": one_at_a_time,
-    }
-    if mixed is not None:
-        modes.update(stacked=stacked, merged=merged)
-    return modes
+#: The ways the generation part times, all defined once in ``bench_mixed.build_modes``.
+WAYS = ("base", "peft_rows", "grouped", "one_at_a_time", "stacked", "merged")
+FAST_WAYS = ("stacked", "merged")  # need MoLE's fast path (absent with MOLE_FAST_LORA=0)
 
 
 def build_modes(base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: list[str],
                 kw: dict[str, Any]) -> tuple[dict[str, Way], str]:
-    """bench_mixed's ways when available (one definition of each way), else the local copy.
+    """bench_mixed's ways, run with MoLE's own MixedLoRA (``mixed``), so the fast path is timed exactly
+    as MoLE.generate configures it. Without a fast path only PEFT's and the bare base's ways remain."""
+    from .bench_mixed import build_modes as shared
 
-    Arguments are matched by name, and any other ``mixed*`` parameter gets MoLE's own MixedLoRA, so
-    every way runs the fast path exactly as MoLE.generate configures it; only the ways listed in
-    ``local_modes`` are kept.
-    """
-    local = local_modes(base, model, mixed, batch, rows, kw)
-    if mixed is not None:
-        try:
-            from .bench_mixed import build_modes as shared
-
-            known = {"base": base, "peft_model": model, "mixed": mixed, "batch": batch, "rows": rows, "gen_kw": kw}
-            names = inspect.signature(shared).parameters
-            args = {n: known.get(n, mixed if n.startswith("mixed") else None) for n in names}
-            missing = [n for n, v in args.items() if v is None]
-            if missing:
-                raise TypeError(f"unknown parameters {missing}")
-            modes = shared(**args)
-            return {k: v for k, v in modes.items() if k in local}, "benchmarks.bench_mixed.build_modes"
-        except (ImportError, TypeError, ValueError) as exc:
-            log.warning("bench_mixed.build_modes unusable (%s); using the local ways", exc)
-    return local, "benchmarks.bench_adapters.local_modes"
+    modes = shared(base=base, peft_model=model, mixed=mixed, mixed_cached=mixed, batch=batch, rows=rows, gen_kw=kw)
+    keep = [w for w in WAYS if mixed is not None or w not in FAST_WAYS]
+    return {w: modes[w] for w in keep}, "benchmarks.bench_mixed.build_modes"
 
 
 def inference(fn: Way, device: str = "cpu") -> Way:
