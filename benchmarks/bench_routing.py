@@ -52,11 +52,14 @@ def latencies(router: Any, work: list[list[str]]) -> list[float]:
 
 
 def padded_tokens(router: Any, work: list[list[str]]) -> float | None:
-    """Mean tokens per query after padding each batch to its longest query (what the encoder computes)."""
+    """Mean tokens per query after padding each batch to its longest query, cut where the routers cut
+    (what the encoder computes)."""
+    from mole_plugins.routers._classifier import tokenize
+
     tokenizer = getattr(router, "tokenizer", None)
     if tokenizer is None:
         return None
-    lengths = [len(tokenizer(b, padding=True, truncation=True, max_length=128)["input_ids"][0]) for b in work]
+    lengths = [tokenize(tokenizer, b)["input_ids"].shape[1] for b in work]
     return sum(lengths) / len(lengths)
 
 
@@ -90,7 +93,10 @@ def run(context: Context) -> dict[str, Any]:
             log.info("%s batch %d: %.1f q/s, p50 %.1f ms", kind, b["batch"], b["qps"], b["p50_ms"])
         del router
     context.notes.append("routers built untrained: training changes weights, not the work per query")
-    return {"routers": out, "labels": list(PAPER_EXPERTS), "queries": "plugins/data/real_questions_dev.jsonl"}
+    from mole_plugins.routers._classifier import MAX_LENGTH
+
+    return {"routers": out, "labels": list(PAPER_EXPERTS), "queries": "plugins/data/real_questions_dev.jsonl",
+            "max_length": MAX_LENGTH}
 
 
 if __name__ == "__main__":

@@ -476,8 +476,8 @@ def routing_md(rt: dict[str, Any] | None) -> list[str]:
         f"95 real questions of `{rt['queries']}`, cycled. Latency is per `route()` call (one batch).",
         "",
         *table(["router", "batch", "calls", "queries/s", "p50 ms", "p99 ms", "tokens/query (padded)"], rows),
-        "A batch is padded to its longest query (truncated at 128 tokens); these questions average ~34 "
-        "tokens with a few far longer, so batch 64 does several times the work per query of batch 1.",
+        f"A batch is padded to its longest query, cut at the routers' {rt.get('max_length', 64)} tokens; "
+        "most of these questions are far shorter, so batch 64 does more work per query than batch 1.",
         "",
     ]
     return lines
