@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "benchmarks.json"
     merging = bool(args.only or args.add_section or args.render_only)
-    if args.only and set(args.only) - {"generation"} and (args.device, args.dtype) != ("cpu", "float32"):
+    if (args.device, args.dtype) != ("cpu", "float32") and (args.only is None or set(args.only) - {"generation"}):
         parser.error("--device and --dtype apply to the generation section only: use --only generation")
     if (args.add_section or args.render_only) and not args.only:
         args.only = []  # merge or re-render without running anything

@@ -171,3 +171,4 @@ def test_bf16_generation_run_lands_under_its_own_key(tmp_path: Path) -> None:
     assert gen["dtype"] == "bfloat16" and gen["bf16"] is None and gen["device"]["device"] == "cpu"
     assert gen["ways"]["stacked"]["seconds"] > 0 and gen["checks"]["base_bit_identical_after_merged_batches"]
     assert _run("--out", str(tmp_path), "--only", "memory", "--device", "cuda").returncode == 2
+    assert _run("--out", str(tmp_path), "--dtype", "bfloat16").returncode == 2  # every section: no
