@@ -55,16 +55,38 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(
-        name="tiny", gen_model="tiny", memory_models=("tiny",), memory_n=(1, 2, 4), full_models=2,
-        route_batches=((1, 5), (8, 2)), gen_repeats=2, gen_slow_repeats=1, max_new_tokens=8,
-        bf16_repeats=1, add_expert_trials=2, scaling_model="tiny", scaling_n=(1, 4, 10), scaling_rank=4,
+        name="tiny",
+        gen_model="tiny",
+        memory_models=("tiny",),
+        memory_n=(1, 2, 4),
+        full_models=2,
+        route_batches=((1, 5), (8, 2)),
+        gen_repeats=2,
+        gen_slow_repeats=1,
+        max_new_tokens=8,
+        bf16_repeats=1,
+        add_expert_trials=2,
+        scaling_model="tiny",
+        scaling_n=(1, 4, 10),
+        scaling_rank=4,
         scaling_repeats=2,
     ),
     "full": Scale(
-        name="full", gen_model="smollm2", memory_models=("tiny", "smollm2"), memory_n=(1, 4, 16, 64),
-        full_models=2, route_batches=((1, 100), (64, 10)), gen_repeats=3, gen_slow_repeats=1,
-        max_new_tokens=32, bf16_repeats=2, add_expert_trials=3, scaling_model="tiny",
-        scaling_n=(1, 10, 100), scaling_rank=4, scaling_repeats=4,
+        name="full",
+        gen_model="smollm2",
+        memory_models=("tiny", "smollm2"),
+        memory_n=(1, 4, 16, 64),
+        full_models=2,
+        route_batches=((1, 100), (64, 10)),
+        gen_repeats=3,
+        gen_slow_repeats=1,
+        max_new_tokens=32,
+        bf16_repeats=2,
+        add_expert_trials=3,
+        scaling_model="tiny",
+        scaling_n=(1, 10, 100),
+        scaling_rank=4,
+        scaling_repeats=4,
     ),
 }
 
@@ -167,12 +189,20 @@ def device_info(device: str) -> dict[str, Any]:
     """The device a section ran on, named so that GPU figures say which card and which software."""
     import torch
 
-    info: dict[str, Any] = {"device": device, "torch": torch.__version__, "host_cpu": cpu_model(),
-                            "python": platform.python_version()}
+    info: dict[str, Any] = {
+        "device": device,
+        "torch": torch.__version__,
+        "host_cpu": cpu_model(),
+        "python": platform.python_version(),
+    }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(device)
-        info.update(name=props.name, memory_bytes=props.total_memory, multiprocessors=props.multi_processor_count,
-                    cuda=torch.version.cuda)
+        info.update(
+            name=props.name,
+            memory_bytes=props.total_memory,
+            multiprocessors=props.multi_processor_count,
+            cuda=torch.version.cuda,
+        )
         import peft
         import transformers
 
@@ -238,7 +268,11 @@ def make_adapters(source: str, out: Path, ranks: Sequence[int], seed: int = 0) -
         if not (path / "adapter_model.safetensors").is_file():
             torch.manual_seed(seed + i)
             config = LoraConfig(
-                r=rank, lora_alpha=rank, target_modules=TARGETS, init_lora_weights=False, task_type="CAUSAL_LM"
+                r=rank,
+                lora_alpha=rank,
+                target_modules=TARGETS,
+                init_lora_weights=False,
+                task_type="CAUSAL_LM",
             )
             peft_model = get_peft_model(model, config)
             peft_model.peft_config["default"].base_model_name_or_path = source  # not the cache path loaded
@@ -260,7 +294,9 @@ def new_registry(directory: Path, source: str, dtype: str = "float32") -> Any:
 
 def paper_queries() -> list[tuple[str, str]]:
     """The paper's 16 test queries with their intended experts (4 each): the mixed batch of every run."""
-    rows = [json.loads(line) for line in (DATA / "paper_test16.jsonl").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in (DATA / "paper_test16.jsonl").read_text().splitlines() if line.strip()
+    ]
     return [(row["query"], row["expert"]) for row in rows]
 
 
@@ -322,7 +358,9 @@ def section_main(
     args.work.mkdir(parents=True, exist_ok=True)
     from mole_core.devices import resolve_device
 
-    context = Context(scale=SCALES[args.scale], work=args.work, device=resolve_device(args.device), dtype=args.dtype)
+    context = Context(
+        scale=SCALES[args.scale], work=args.work, device=resolve_device(args.device), dtype=args.dtype
+    )
     started = time.perf_counter()
     result = parts[args.part](context)
     result["device"] = device_info(context.device)

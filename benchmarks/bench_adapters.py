@@ -72,8 +72,14 @@ def encode_batch(mole: Any, queries: Sequence[str], max_new_tokens: int) -> dict
 def generate_kwargs(mole: Any, max_new_tokens: int, **extra: Any) -> dict[str, Any]:
     """Greedy, exactly ``max_new_tokens`` per row (min = max), so every way does the same work."""
     return {
-        "max_new_tokens": max_new_tokens, "min_new_tokens": max_new_tokens, "do_sample": False,
-        "pad_token_id": mole.tokenizer.pad_token_id, "temperature": None, "top_p": None, "top_k": None, **extra,
+        "max_new_tokens": max_new_tokens,
+        "min_new_tokens": max_new_tokens,
+        "do_sample": False,
+        "pad_token_id": mole.tokenizer.pad_token_id,
+        "temperature": None,
+        "top_p": None,
+        "top_k": None,
+        **extra,
     }
 
 
@@ -82,13 +88,16 @@ WAYS = ("base", "peft_rows", "grouped", "one_at_a_time", "stacked", "merged")
 FAST_WAYS = ("stacked", "merged")  # need MoLE's fast path (absent with MOLE_FAST_LORA=0)
 
 
-def build_modes(base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: list[str],
-                kw: dict[str, Any]) -> tuple[dict[str, Way], str]:
+def build_modes(
+    base: Any, model: Any, mixed: Any, batch: dict[str, Any], rows: list[str], kw: dict[str, Any]
+) -> tuple[dict[str, Way], str]:
     """bench_mixed's ways, run with MoLE's own MixedLoRA (``mixed``), so the fast path is timed exactly
     as MoLE.generate configures it. Without a fast path only PEFT's and the bare base's ways remain."""
     from .bench_mixed import build_modes as shared
 
-    modes = shared(base=base, peft_model=model, mixed=mixed, mixed_cached=mixed, batch=batch, rows=rows, gen_kw=kw)
+    modes = shared(
+        base=base, peft_model=model, mixed=mixed, mixed_cached=mixed, batch=batch, rows=rows, gen_kw=kw
+    )
     keep = [w for w in WAYS if mixed is not None or w not in FAST_WAYS]
     return {w: modes[w] for w in keep}, "benchmarks.bench_mixed.build_modes"
 
@@ -126,13 +135,17 @@ class GenerationSetup:
         self.rows = [e for _, e in pairs]
         router = assigned_router(dict(pairs), PAPER_EXPERTS)
         self.mole = MoLE.from_registry(
-            paper_registry(context, "gen-main", source, dtype=context.dtype), router=router, device=self.device
+            paper_registry(context, "gen-main", source, dtype=context.dtype),
+            router=router,
+            device=self.device,
         )
         self.base = load_base(source, context.dtype, self.device)
         self.with_bf16 = context.dtype == "float32"  # a bf16 run has no second dtype to set beside it
         if self.with_bf16:
             self.mole_bf16 = MoLE.from_registry(
-                paper_registry(context, "gen-bf16", source, dtype="bfloat16"), router=router, device=self.device
+                paper_registry(context, "gen-bf16", source, dtype="bfloat16"),
+                router=router,
+                device=self.device,
             )
             self.base_bf16 = load_base(source, "bfloat16", self.device)
             self.mixed_bf16 = getattr(self.mole_bf16, "_mixed", None)
@@ -194,10 +207,16 @@ def logits_gap(a: Any, b: Any) -> dict[str, Any]:
     """Greedy tokens and per-step logits of two generate() results (logits compared while tokens agree)."""
     same_rows = (a.sequences == b.sequences).all(dim=1)
     steps = len(a.logits)
-    diverged = [i for i in range(steps) if not bool((a.sequences[:, -steps + i] == b.sequences[:, -steps + i]).all())]
+    diverged = [
+        i for i in range(steps) if not bool((a.sequences[:, -steps + i] == b.sequences[:, -steps + i]).all())
+    ]
     upto = diverged[0] + 1 if diverged else steps  # the step that diverged still saw equal inputs
     gap = max(float((a.logits[i] - b.logits[i]).abs().max()) for i in range(upto))
-    return {"rows_identical": float(same_rows.float().mean()), "max_abs_logit_diff": gap, "steps_compared": upto}
+    return {
+        "rows_identical": float(same_rows.float().mean()),
+        "max_abs_logit_diff": gap,
+        "steps_compared": upto,
+    }
 
 
 def prefill_gap(setup: GenerationSetup, rows: list[str]) -> float:
@@ -238,8 +257,11 @@ def agreement(a: Any, b: Any, new: int) -> dict[str, float]:
     a, b = a[:, -new:], b[:, -new:]
     same = (a == b).long()
     prefix = same.cumprod(dim=1).sum(dim=1).float() / new
-    return {"rows_identical": float(same.all(dim=1).float().mean()), "mean_prefix_agreement": float(prefix.mean()),
-            "tokens_equal": float(same.float().mean())}
+    return {
+        "rows_identical": float(same.all(dim=1).float().mean()),
+        "mean_prefix_agreement": float(prefix.mean()),
+        "tokens_equal": float(same.float().mean()),
+    }
 
 
 def run_generation(context: Context) -> dict[str, Any]:
@@ -263,7 +285,8 @@ def run_generation(context: Context) -> dict[str, Any]:
             row["tokens_per_s"] = tokens / row["seconds"]
     share = {
         name.removeprefix("route:"): median([r[name] / r[fast] for r in rounds if name in r])
-        for name in ways if name.startswith("route:")
+        for name in ways
+        if name.startswith("route:")
         for fast in ["stacked" if "stacked" in stats else "peft_rows"]
     }
     bf16 = bf16_figures(setup, rounds, outputs) if setup.with_bf16 else None
@@ -283,17 +306,22 @@ def run_generation(context: Context) -> dict[str, Any]:
     }
 
 
-def bf16_figures(setup: GenerationSetup, rounds: list[dict[str, float]], outputs: dict[str, Any]) -> dict[str, Any]:
+def bf16_figures(
+    setup: GenerationSetup, rounds: list[dict[str, float]], outputs: dict[str, Any]
+) -> dict[str, Any]:
     """bf16 next to fp32: speeds (per-repeat ratios) and how often the greedy tokens agree."""
     bf16_speed = median([r["base_bf16"] / r["stacked_bf16"] for r in rounds])
     return {
         "speed_vs_fp32_stacked": median([r["stacked"] / r["stacked_bf16"] for r in rounds if "stacked" in r]),
         "speed_vs_fp32_base": median([r["base"] / r["base_bf16"] for r in rounds]),
         "stacked_vs_base_bf16": bf16_speed,
-        "stacked_tokens_vs_fp32": agreement(outputs["stacked_bf16"], outputs.get("stacked", outputs["peft_rows"]),
-                                            setup.tokens),
+        "stacked_tokens_vs_fp32": agreement(
+            outputs["stacked_bf16"], outputs.get("stacked", outputs["peft_rows"]), setup.tokens
+        ),
         "base_tokens_vs_fp32": agreement(outputs["base_bf16"], outputs["base"], setup.tokens),
-        "adapter_dtype": str(next(p for n, p in setup.mole_bf16.model.named_parameters() if "lora_A" in n).dtype),
+        "adapter_dtype": str(
+            next(p for n, p in setup.mole_bf16.model.named_parameters() if "lora_A" in n).dtype
+        ),
     }
 
 
@@ -329,18 +357,35 @@ def run_add_expert(context: Context) -> dict[str, Any]:
         t_next, _ = timed_call(lambda: mole.generate(mixed, max_new_tokens=2))  # noqa: B023
         routed = mole.route(examples[:1])[0].expert
         size = tensor_bytes(adapter_tensors(mole.model, name))
-        trials.append({"n_before": len(mole.experts) - 1, "registry_add_s": t_reg, "attach_s": t_attach,
-                       "router_add_examples_s": t_router, "first_generate_s": t_first, "next_generate_s": t_next,
-                       "routable_without_router_update": routable_at_once,
-                       "routes_to_new_expert": routed == name, "tensor_bytes": size, "rss_delta_bytes": added_rss})
+        trials.append(
+            {
+                "n_before": len(mole.experts) - 1,
+                "registry_add_s": t_reg,
+                "attach_s": t_attach,
+                "router_add_examples_s": t_router,
+                "first_generate_s": t_first,
+                "next_generate_s": t_next,
+                "routable_without_router_update": routable_at_once,
+                "routes_to_new_expert": routed == name,
+                "tensor_bytes": size,
+                "rss_delta_bytes": added_rss,
+            }
+        )
         log.info("expert %s: %s", name, trials[-1])
     return {
         "model": source,
         "rank": 16,
         "trials": trials,
-        "median": {k: median([t[k] for t in trials if t[k] is not None] or [float("nan")])
-                   for k in ("registry_add_s", "attach_s", "router_add_examples_s", "first_generate_s",
-                             "next_generate_s")},
+        "median": {
+            k: median([t[k] for t in trials if t[k] is not None] or [float("nan")])
+            for k in (
+                "registry_add_s",
+                "attach_s",
+                "router_add_examples_s",
+                "first_generate_s",
+                "next_generate_s",
+            )
+        },
         "router_kind": mole.router.kind,
     }
 
@@ -361,7 +406,9 @@ def scaling_registry(context: Context, source: str, n: int, adapters: list[Any])
         if i < len(PAPER_EXPERTS):
             examples = list(plugins.get_expert_spec(PAPER_EXPERTS[i]).routing.examples)[:8]
         else:
-            examples = [f"Question {k} about catalogue item {i}: its part number {i * 7 + k}" for k in range(3)]
+            examples = [
+                f"Question {k} about catalogue item {i}: its part number {i * 7 + k}" for k in range(3)
+            ]
         registry.add_expert(f"e{i:03d}", adapters[i % len(adapters)], examples=examples)
     return registry
 
@@ -373,8 +420,12 @@ def run_scaling(context: Context) -> dict[str, Any]:
 
     scale = context.scale
     source = base_source(scale.scaling_model, context.work)
-    adapters = make_adapters(source, context.work / f"adapters-{scale.scaling_model}-r{scale.scaling_rank}",
-                             [scale.scaling_rank] * 4, seed=200)
+    adapters = make_adapters(
+        source,
+        context.work / f"adapters-{scale.scaling_model}-r{scale.scaling_rank}",
+        [scale.scaling_rank] * 4,
+        seed=200,
+    )
     pairs = interleaved_queries()
     queries = [q for q, _ in pairs]
     ways: dict[str, Way] = {}
@@ -385,13 +436,21 @@ def run_scaling(context: Context) -> dict[str, Any]:
         mole = MoLE.from_registry(registry, router=build_embedding_router(registry.load()))
         load_s[n] = time.perf_counter() - started
         ways[f"route N={n}"] = lambda mole=mole: mole.route(queries)
-        ways[f"one_expert N={n}"] = lambda mole=mole: mole.generate(queries, expert="e000",
-                                                                    max_new_tokens=scale.max_new_tokens)
+        ways[f"one_expert N={n}"] = lambda mole=mole: mole.generate(
+            queries, expert="e000", max_new_tokens=scale.max_new_tokens
+        )
         if n >= len(PAPER_EXPERTS):
             assignment = {q: f"e{PAPER_EXPERTS.index(e):03d}" for q, e in pairs}
-            fixed = MoLE(mole.registry, mole.manifest, mole.model, mole.tokenizer,
-                         assigned_router(assignment, mole.experts))
-            ways[f"mixed4 N={n}"] = lambda fixed=fixed: fixed.generate(queries, max_new_tokens=scale.max_new_tokens)
+            fixed = MoLE(
+                mole.registry,
+                mole.manifest,
+                mole.model,
+                mole.tokenizer,
+                assigned_router(assignment, mole.experts),
+            )
+            ways[f"mixed4 N={n}"] = lambda fixed=fixed: fixed.generate(
+                queries, max_new_tokens=scale.max_new_tokens
+            )
         ways[f"routed N={n}"] = lambda mole=mole: mole.generate(queries, max_new_tokens=scale.max_new_tokens)
     warm: dict[str, Any] = {}
     alternate(ways, 1, outputs=warm)
@@ -408,10 +467,16 @@ def run_scaling(context: Context) -> dict[str, Any]:
             row["route_plus_mixed4_s"] = median([r[f"route N={n}"] + r[f"mixed4 N={n}"] for r in rounds])
         row["routed_distinct_experts"] = len({g.expert for g in warm[f"routed N={n}"]})
         rows.append(row)
-    return {"model": source, "rank": scale.scaling_rank, "queries": len(queries),
-            "new_tokens": scale.max_new_tokens, "repeats": scale.scaling_repeats, "rows": rows,
-            "growth": growth(rounds, scale.scaling_n),
-            "decode_arithmetic": decode_cost(base_source(scale.gen_model, context.work), scale.scaling_rank)}
+    return {
+        "model": source,
+        "rank": scale.scaling_rank,
+        "queries": len(queries),
+        "new_tokens": scale.max_new_tokens,
+        "repeats": scale.scaling_repeats,
+        "rows": rows,
+        "growth": growth(rounds, scale.scaling_n),
+        "decode_arithmetic": decode_cost(base_source(scale.gen_model, context.work), scale.scaling_rank),
+    }
 
 
 def decode_cost(source: str, rank: int) -> dict[str, Any]:
@@ -434,21 +499,37 @@ def decode_cost(source: str, rank: int) -> dict[str, Any]:
         model = AutoModelForCausalLM.from_config(config)
     base = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
     one = lora_params(model, rank)
-    return {"model": source, "rank": rank, "base_macs_per_token": base, "one_adapter_macs_per_token": one,
-            "mixed4_share_of_base": len(PAPER_EXPERTS) * one / base, "own_rank_share_of_base": one / base}
+    return {
+        "model": source,
+        "rank": rank,
+        "base_macs_per_token": base,
+        "one_adapter_macs_per_token": one,
+        "mixed4_share_of_base": len(PAPER_EXPERTS) * one / base,
+        "own_rank_share_of_base": one / base,
+    }
 
 
 def growth(rounds: list[dict[str, float]], ns: Sequence[int]) -> dict[str, float]:
     """Per-repeat ratios of the largest N to the smallest (same repeat, same load), then the median."""
     lo, hi = min(ns), max(ns)
     lo4 = min((n for n in ns if n >= len(PAPER_EXPERTS)), default=None)
-    out = {"route_plus_one_expert": median([
-        (r[f"route N={hi}"] + r[f"one_expert N={hi}"]) / (r[f"route N={lo}"] + r[f"one_expert N={lo}"]) for r in rounds
-    ]), "route": median([r[f"route N={hi}"] / r[f"route N={lo}"] for r in rounds])}
+    out = {
+        "route_plus_one_expert": median(
+            [
+                (r[f"route N={hi}"] + r[f"one_expert N={hi}"])
+                / (r[f"route N={lo}"] + r[f"one_expert N={lo}"])
+                for r in rounds
+            ]
+        ),
+        "route": median([r[f"route N={hi}"] / r[f"route N={lo}"] for r in rounds]),
+    }
     if lo4 is not None and lo4 != hi:
-        out["route_plus_mixed4"] = median([
-            (r[f"route N={hi}"] + r[f"mixed4 N={hi}"]) / (r[f"route N={lo4}"] + r[f"mixed4 N={lo4}"]) for r in rounds
-        ])
+        out["route_plus_mixed4"] = median(
+            [
+                (r[f"route N={hi}"] + r[f"mixed4 N={hi}"]) / (r[f"route N={lo4}"] + r[f"mixed4 N={lo4}"])
+                for r in rounds
+            ]
+        )
         out["mixed4_from_n"] = lo4
     return out
 

@@ -52,8 +52,9 @@ def model_bytes(model: Any) -> int:
     return tensor_bytes(list(model.parameters()) + list(model.buffers()))
 
 
-def attach_all(mole: Any, registry: Any, adapters: list[Path], n_max: int, checkpoints: tuple[int, ...],
-               start_rss: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def attach_all(
+    mole: Any, registry: Any, adapters: list[Path], n_max: int, checkpoints: tuple[int, ...], start_rss: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Register and attach experts e000.. one by one; per attachment and per checkpoint N, the bytes."""
     from mole_core.memory import adapter_tensors, tensor_bytes
     from mole_core.memory import touch as touch_tensors
@@ -72,12 +73,27 @@ def attach_all(mole: Any, registry: Any, adapters: list[Path], n_max: int, check
         touch_tensors(tensors)  # memory-mapped until first read; a batch for this expert reads them all
         after = rss()
         size = tensor_bytes(tensors)
-        per_expert.append({"name": entry.name, "rank": entry.rank, "tensor_bytes": size,
-                           "rss_delta_bytes": after - before, "attach_s": attach_s})
+        per_expert.append(
+            {
+                "name": entry.name,
+                "rank": entry.rank,
+                "tensor_bytes": size,
+                "rss_delta_bytes": after - before,
+                "attach_s": attach_s,
+            }
+        )
         if i + 1 in checkpoints:
-            rows.append({"n": i + 1, "mole_tensor_bytes": model_bytes(mole.model), "mole_rss_bytes": after,
-                         "mole_rss_delta_bytes": after - start_rss})
-            log.info("N=%d: tensors %.1f MB, RSS %.1f MB", i + 1, rows[-1]["mole_tensor_bytes"] / 1e6, after / 1e6)
+            rows.append(
+                {
+                    "n": i + 1,
+                    "mole_tensor_bytes": model_bytes(mole.model),
+                    "mole_rss_bytes": after,
+                    "mole_rss_delta_bytes": after - start_rss,
+                }
+            )
+            log.info(
+                "N=%d: tensors %.1f MB, RSS %.1f MB", i + 1, rows[-1]["mole_tensor_bytes"] / 1e6, after / 1e6
+            )
             if i + 1 >= 4 and i + 1 in (4, n_max):
                 rows[-1]["mixed4_speed_vs_base_rows"] = mixed_vs_base(mole)
                 after = rss()  # the timing's stacks are gone again
@@ -97,9 +113,13 @@ def mixed_vs_base(mole: Any, tokens: int = 16, repeats: int = 2) -> float:
     queries = [q for q, _ in paper_queries()]
     names = mole.experts[:4]
     assignment = {q: names[i % len(names)] for i, q in enumerate(queries)}
-    runner = MoLE(mole.registry, mole.manifest, mole.model, mole.tokenizer, assigned_router(assignment, mole.experts))
-    ways = {"mixed": lambda: runner.generate(queries, max_new_tokens=tokens),
-            "base": lambda: runner.generate(queries, max_new_tokens=tokens, expert="base")}
+    runner = MoLE(
+        mole.registry, mole.manifest, mole.model, mole.tokenizer, assigned_router(assignment, mole.experts)
+    )
+    ways = {
+        "mixed": lambda: runner.generate(queries, max_new_tokens=tokens),
+        "base": lambda: runner.generate(queries, max_new_tokens=tokens, expert="base"),
+    }
     alternate(ways, 1)  # warm: stacks built
     rounds = alternate(ways, repeats)
     return median([r["base"] / r["mixed"] for r in rounds])
@@ -115,7 +135,9 @@ def full_models(source: str, adapters: list[Path], count: int) -> list[dict[str,
     out = []
     for i in range(count):
         before = rss()
-        merged = PeftModel.from_pretrained(load_base(source), str(adapters[i % len(adapters)])).merge_and_unload()
+        merged = PeftModel.from_pretrained(
+            load_base(source), str(adapters[i % len(adapters)])
+        ).merge_and_unload()
         touch(merged)
         keep.append(merged)
         after = rss()
@@ -132,14 +154,20 @@ def after_mixed_batch(mole: Any, max_new_tokens: int) -> dict[str, Any]:
     queries = paper_queries()
     names = mole.experts[:4]
     assignment = {q: names[i % len(names)] for i, (q, _) in enumerate(queries)}
-    runner = MoLE(mole.registry, mole.manifest, mole.model, mole.tokenizer, assigned_router(assignment, mole.experts))
+    runner = MoLE(
+        mole.registry, mole.manifest, mole.model, mole.tokenizer, assigned_router(assignment, mole.experts)
+    )
     before = rss()
     runner.generate([q for q, _ in queries], max_new_tokens=max_new_tokens)
     after = rss()
-    return {"rss_before": before, "rss_after": after, "rss_delta_bytes": after - before,
-            "fast_path": getattr(runner, "_mixed", None) is not None,
-            "all_adapters_tensor_bytes": sum(model_bytes_of(mole, n) for n in mole.experts),
-            "batch_adapters_tensor_bytes": sum(model_bytes_of(mole, n) for n in names)}
+    return {
+        "rss_before": before,
+        "rss_after": after,
+        "rss_delta_bytes": after - before,
+        "fast_path": getattr(runner, "_mixed", None) is not None,
+        "all_adapters_tensor_bytes": sum(model_bytes_of(mole, n) for n in mole.experts),
+        "batch_adapters_tensor_bytes": sum(model_bytes_of(mole, n) for n in names),
+    }
 
 
 def model_bytes_of(mole: Any, name: str) -> int:
@@ -169,11 +197,17 @@ def measure_model(model: str, context: Context) -> dict[str, Any]:
     for row in rows:
         n = row["n"]
         measured = n <= len(full)
-        row["full_tensor_bytes"] = sum(f["tensor_bytes"] for f in full[:n]) if measured else int(per_full_bytes * n)
-        row["full_rss_bytes"] = sum(f["rss_delta_bytes"] for f in full[:n]) if measured else int(per_full_rss * n)
+        row["full_tensor_bytes"] = (
+            sum(f["tensor_bytes"] for f in full[:n]) if measured else int(per_full_bytes * n)
+        )
+        row["full_rss_bytes"] = (
+            sum(f["rss_delta_bytes"] for f in full[:n]) if measured else int(per_full_rss * n)
+        )
         row["full_extrapolated"] = not measured
         row["saved_tensor_fraction"] = 1 - row["mole_tensor_bytes"] / row["full_tensor_bytes"]
-        row["saved_rss_fraction"] = 1 - row["mole_rss_delta_bytes"] / row["full_rss_bytes"] if row["full_rss_bytes"] > 0 else None
+        row["saved_rss_fraction"] = (
+            1 - row["mole_rss_delta_bytes"] / row["full_rss_bytes"] if row["full_rss_bytes"] > 0 else None
+        )
     return {
         "model": source,
         "process_rss_before_load": start,
@@ -199,9 +233,14 @@ def attach_ratios(per_expert: list[dict[str, Any]]) -> dict[str, float]:
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else float("nan")
-    return {"median": median(ratios), "min": min(ratios), "max": max(ratios),
-            "within_10pct": sum(0.9 <= r <= 1.1 for r in ratios) / len(ratios),
-            "fit_slope": slope, "fit_fixed_bytes": my - slope * mx if var else float("nan")}
+    return {
+        "median": median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+        "within_10pct": sum(0.9 <= r <= 1.1 for r in ratios) / len(ratios),
+        "fit_slope": slope,
+        "fit_fixed_bytes": my - slope * mx if var else float("nan"),
+    }
 
 
 def run(context: Context) -> dict[str, Any]:
@@ -210,8 +249,10 @@ def run(context: Context) -> dict[str, Any]:
         f"full models: {context.scale.full_models} really loaded (merged) per model; larger N is that "
         "per-model cost times N (extrapolated)"
     )
-    context.notes.append("RSS read after gc + malloc_trim, so freed heap is not counted as held; every weight "
-                         "read once first (transformers memory-maps safetensors: unread weights are not resident)")
+    context.notes.append(
+        "RSS read after gc + malloc_trim, so freed heap is not counted as held; every weight "
+        "read once first (transformers memory-maps safetensors: unread weights are not resident)"
+    )
     return {"models": out}
 
 

@@ -95,8 +95,12 @@ def run(context: Context) -> dict[str, Any]:
     context.notes.append("routers built untrained: training changes weights, not the work per query")
     from mole_plugins.routers._classifier import MAX_LENGTH
 
-    return {"routers": out, "labels": list(PAPER_EXPERTS), "queries": "plugins/data/real_questions_dev.jsonl",
-            "max_length": MAX_LENGTH}
+    return {
+        "routers": out,
+        "labels": list(PAPER_EXPERTS),
+        "queries": "plugins/data/real_questions_dev.jsonl",
+        "max_length": MAX_LENGTH,
+    }
 
 
 if __name__ == "__main__":

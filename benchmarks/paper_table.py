@@ -88,7 +88,11 @@ def table() -> dict[str, Any]:
         "base_params": base,
         "expert_ranks": dict(zip(PAPER_EXPERTS, RANK_CYCLE, strict=True)),
         "expert_params": experts,
-        "peft_check": {"rank": check_rank, "peft_params": checked, "formula_params": lora_params(model, check_rank)},
+        "peft_check": {
+            "rank": check_rank,
+            "peft_params": checked,
+            "formula_params": lora_params(model, check_rank),
+        },
         "formula_matches_peft": checked == lora_params(model, check_rank),
         "dtypes": rows,
         "paper_claim": PAPER_CLAIM,

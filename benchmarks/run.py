@@ -44,18 +44,37 @@ def section_key(name: str, device: str = "cpu", dtype: str = "float32") -> str:
     return name if (device, dtype) == ("cpu", "float32") else f"{name}@{device}/{dtype}"
 
 
-def run_section(name: str, scale: str, work: Path, threads: int, device: str = "cpu",
-                dtype: str = "float32") -> dict[str, Any]:
+def run_section(
+    name: str, scale: str, work: Path, threads: int, device: str = "cpu", dtype: str = "float32"
+) -> dict[str, Any]:
     """One section in a subprocess; its JSON, or an ``error`` with the tail of its log."""
     module, part = SECTIONS[name]
     key = section_key(name, device, dtype).replace("@", "-").replace("/", "-")
     out = work / f"{key}.json"
     logfile = work / f"{key}.log"
-    cmd = [sys.executable, "-m", module, "--scale", scale, "--work", str(work), "--json", str(out),
-           "--threads", str(threads), "--device", device, "--dtype", dtype]
+    cmd = [
+        sys.executable,
+        "-m",
+        module,
+        "--scale",
+        scale,
+        "--work",
+        str(work),
+        "--json",
+        str(out),
+        "--threads",
+        str(threads),
+        "--device",
+        device,
+        "--dtype",
+        dtype,
+    ]
     if part:
         cmd += ["--part", part]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     started = time.perf_counter()
     with logfile.open("w") as handle:
         code = subprocess.run(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT).returncode
@@ -101,32 +120,58 @@ def collect(args: argparse.Namespace, work: Path, previous: dict[str, Any]) -> d
 def add_section_arg(value: str) -> tuple[str, str]:
     key, sep, path = value.partition("=")
     if not sep or key.split("@")[0] not in SECTIONS or not Path(path).is_file():
-        raise argparse.ArgumentTypeError(f"expected SECTION[@DEVICE/DTYPE]=FILE with an existing FILE, got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected SECTION[@DEVICE/DTYPE]=FILE with an existing FILE, got {value!r}"
+        )
     return key, path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads per section (default 1: see the doc's note on shared CPUs)")
-    parser.add_argument("--only", nargs="+", choices=ALL, help="re-run these sections, merging into --out's JSON")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads per section (default 1: see the doc's note on shared CPUs)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=ALL, help="re-run these sections, merging into --out's JSON"
+    )
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps: where generation runs")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                        help="dtype of the generation section's models (default float32)")
-    parser.add_argument("--add-section", type=add_section_arg, action="append", metavar="KEY=FILE",
-                        help="merge a section's JSON measured elsewhere (e.g. generation@cuda/bfloat16=gen.json)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="re-check the targets and re-render benchmarks.md from --out's JSON (nothing is run)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (default), cuda, cuda:N or mps: where generation runs"
+    )
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="dtype of the generation section's models (default float32)",
+    )
+    parser.add_argument(
+        "--add-section",
+        type=add_section_arg,
+        action="append",
+        metavar="KEY=FILE",
+        help="merge a section's JSON measured elsewhere (e.g. generation@cuda/bfloat16=gen.json)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="re-check the targets and re-render benchmarks.md from --out's JSON (nothing is run)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     quiet()
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "benchmarks.json"
     merging = bool(args.only or args.add_section or args.render_only)
-    if (args.device, args.dtype) != ("cpu", "float32") and (args.only is None or set(args.only) - {"generation"}):
+    if (args.device, args.dtype) != ("cpu", "float32") and (
+        args.only is None or set(args.only) - {"generation"}
+    ):
         parser.error("--device and --dtype apply to the generation section only: use --only generation")
     if (args.add_section or args.render_only) and not args.only:
         args.only = []  # merge or re-render without running anything
@@ -156,14 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     ran = ALL if args.only is None else list(args.only)
     ran = [section_key(n, args.device, args.dtype) if n != "paper" else n for n in ran]
     ran += [f"{key} (added from {Path(path).name})" for key, path in args.add_section or []]
-    runs = previous.get("runs", []) + [{
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "sections": ran,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "load_average_before": load_before,
-        "load_average_after": info["load_average"],
-    }]
-    results = {"scale": args.scale, "date": runs[-1]["date"], "machine": info, "runs": runs, "sections": sections}
+    runs = previous.get("runs", []) + [
+        {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sections": ran,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "load_average_before": load_before,
+            "load_average_after": info["load_average"],
+        }
+    ]
+    results = {
+        "scale": args.scale,
+        "date": runs[-1]["date"],
+        "machine": info,
+        "runs": runs,
+        "sections": sections,
+    }
     results["targets"] = targets(results)
     results["target_history"] = previous.get("target_history", []) + (
         [{"date": previous["date"], "targets": previous["targets"]}] if previous.get("targets") else []
@@ -191,27 +244,52 @@ def generation_targets(gen: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(target("mixed batch, 4 experts", ">= 0.80x bare base throughput", f"{r:.2f}x", r >= 0.8))
     else:
         r = ways["peft_rows"]["speed_vs_base"]
-        out.append(target("mixed batch, 4 experts", ">= 0.80x bare base throughput", f"{r:.2f}x (PEFT per-row: "
-                          "no fast path)", r >= 0.8))
+        out.append(
+            target(
+                "mixed batch, 4 experts",
+                ">= 0.80x bare base throughput",
+                f"{r:.2f}x (PEFT per-row: no fast path)",
+                r >= 0.8,
+            )
+        )
     if "merged" in ways:
         r = ways["merged"]["speed_vs_base"]
         same = checks.get("base_bit_identical_after_merged_batches")
-        out.append(target("all-one-expert batch", ">= 0.95x bare base, base weights bit-identical after",
-                          f"{r:.2f}x; bit-identical: {same}", r >= 0.95 and bool(same)))
+        out.append(
+            target(
+                "all-one-expert batch",
+                ">= 0.95x bare base, base weights bit-identical after",
+                f"{r:.2f}x; bit-identical: {same}",
+                r >= 0.95 and bool(same),
+            )
+        )
     if checks.get("fast_path"):
-        worst = max(max(checks[k]["max_abs_logit_diff"], checks[k]["prefill_max_abs_logit_diff"])
-                    for k in ("mixed", "one_expert"))
+        worst = max(
+            max(checks[k]["max_abs_logit_diff"], checks[k]["prefill_max_abs_logit_diff"])
+            for k in ("mixed", "one_expert")
+        )
         rows = min(checks[k]["rows_identical"] for k in ("mixed", "one_expert"))
-        out.append(target("outputs equal PEFT's per-row path", "fp32 logits within 1e-3, identical greedy tokens",
-                          f"max |logit diff| {worst:.1e}; rows with identical tokens {rows:.0%}",
-                          worst <= 1e-3 and rows == 1.0))
+        out.append(
+            target(
+                "outputs equal PEFT's per-row path",
+                "fp32 logits within 1e-3, identical greedy tokens",
+                f"max |logit diff| {worst:.1e}; rows with identical tokens {rows:.0%}",
+                worst <= 1e-3 and rows == 1.0,
+            )
+        )
     share = gen["routing_share_of_generation"]
     if not share:
         return out
     worst_router = max(share, key=share.get)
-    out.append(target("routing cost", "< 2% of a 32-token generation of the same 16 queries",
-                      ", ".join(f"{k} {v:.2%}" for k, v in share.items()), share[worst_router] < 0.02,
-                      "routers untrained; batch of 16, one route() call"))
+    out.append(
+        target(
+            "routing cost",
+            "< 2% of a 32-token generation of the same 16 queries",
+            ", ".join(f"{k} {v:.2%}" for k, v in share.items()),
+            share[worst_router] < 0.02,
+            "routers untrained; batch of 16, one route() call",
+        )
+    )
     return out
 
 
@@ -226,11 +304,17 @@ def memory_target(mem: dict[str, Any]) -> dict[str, Any]:
     holds = [r for r in sorted(by_rank) if all(0.9 <= x <= 1.1 for x in by_rank[r])]
     note = f"fit: {fit['fit_slope']:.3f} x tensor bytes + {mb(fit['fit_fixed_bytes'])} per adapter"
     if holds and holds[0] != min(by_rank):
-        note += (f"; every attachment of rank {holds[0]} and up is within 10%: the fixed part (PEFT's module "
-                 "objects per adapted layer) outweighs 10% of the smaller adapters")
-    return target(f"memory added per expert ({name})", "RSS added on attaching within 10% of the adapter's tensor bytes",
-                  f"median {fit['median']:.3f}x; {within}/{len(ratios)} attachments within 10%",
-                  0.9 <= fit["median"] <= 1.1 and within >= 0.9 * len(ratios), note)
+        note += (
+            f"; every attachment of rank {holds[0]} and up is within 10%: the fixed part (PEFT's module "
+            "objects per adapted layer) outweighs 10% of the smaller adapters"
+        )
+    return target(
+        f"memory added per expert ({name})",
+        "RSS added on attaching within 10% of the adapter's tensor bytes",
+        f"median {fit['median']:.3f}x; {within}/{len(ratios)} attachments within 10%",
+        0.9 <= fit["median"] <= 1.1 and within >= 0.9 * len(ratios),
+        note,
+    )
 
 
 def ratios_by_rank(per_expert: list[dict[str, Any]]) -> dict[int, list[float]]:
@@ -252,12 +336,24 @@ def scaling_target(sc: dict[str, Any], mem: dict[str, Any] | None) -> dict[str, 
         worst = max(worst, g["route_plus_mixed4"])
     note = f"model: {sc['model'].rsplit('/', 1)[-1]}"
     for name, m in (mem or {}).get("models", {}).items() if ok(mem) else []:
-        speeds = [(r["n"], r["mixed4_speed_vs_base_rows"]) for r in m["rows"] if "mixed4_speed_vs_base_rows" in r]
+        speeds = [
+            (r["n"], r["mixed4_speed_vs_base_rows"]) for r in m["rows"] if "mixed4_speed_vs_base_rows" in r
+        ]
         if name != "tiny" and len(speeds) > 1:
-            note += (f"; on {name} a 4-expert batch ran at " + " and ".join(f"{v:.2f}x" for _, v in speeds)
-                     + " of base rows with " + " and ".join(str(n) for n, _ in speeds) + " experts attached")
-    return target(f"route+generate flat, N={min(ns)}..{max(ns)} registered", f"N={max(ns)} within 10% of the smallest N",
-                  "; ".join(parts), worst <= 1.10, note)
+            note += (
+                f"; on {name} a 4-expert batch ran at "
+                + " and ".join(f"{v:.2f}x" for _, v in speeds)
+                + " of base rows with "
+                + " and ".join(str(n) for n, _ in speeds)
+                + " experts attached"
+            )
+    return target(
+        f"route+generate flat, N={min(ns)}..{max(ns)} registered",
+        f"N={max(ns)} within 10% of the smallest N",
+        "; ".join(parts),
+        worst <= 1.10,
+        note,
+    )
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -295,21 +391,34 @@ def failed(name: str, section: dict[str, Any] | None) -> list[str]:
 
 def gpu_sections(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Sections measured on a GPU (run here with --device, or added from a GPU machine)."""
-    return {k: v for k, v in results["sections"].items()
-            if "@" in k and isinstance(v, dict) and str(v.get("device", {}).get("device", "")).startswith("cuda")}
+    return {
+        k: v
+        for k, v in results["sections"].items()
+        if "@" in k and isinstance(v, dict) and str(v.get("device", {}).get("device", "")).startswith("cuda")
+    }
 
 
 def header(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
     runs = "; ".join(
         f"{r['date']}: {' '.join(r['sections']) or 're-render'} in {r['wall_seconds']:.0f} s, load average "
-        f"{r['load_average_before']} before, {r['load_average_after']} after" for r in results["runs"]
+        f"{r['load_average_before']} before, {r['load_average_after']} after"
+        for r in results["runs"]
     )
     gpus = sorted({f"{v['device'].get('name', '?')} ({k})" for k, v in gpu_sections(results).items()})
-    gpu = ("; ".join(gpus) + ": see the GPU section below") if gpus else (
-        m["gpu"] or "none: no GPU figures in this file")
-    busiest = max((max(r["load_average_before"][0], r["load_average_after"][0]) for r in results["runs"]
-                   if r.get("sections")), default=0.0)
+    gpu = (
+        ("; ".join(gpus) + ": see the GPU section below")
+        if gpus
+        else (m["gpu"] or "none: no GPU figures in this file")
+    )
+    busiest = max(
+        (
+            max(r["load_average_before"][0], r["load_average_after"][0])
+            for r in results["runs"]
+            if r.get("sections")
+        ),
+        default=0.0,
+    )
     lines = [
         "# Benchmarks",
         "",
@@ -317,15 +426,21 @@ def header(results: dict[str, Any]) -> list[str]:
         "[benchmarks.json](benchmarks.json)). How to run and what each figure means: "
         "[benchmarks/README.md](../benchmarks/README.md).".format(results["scale"]),
         "",
-        *table(["", ""], [
-            ["runs (UTC; load average over 1/5/15 min)", runs],
-            ["CPU", f"{m['cpu']}, {m['logical_cores']} logical cores ({m['physical_cores']} physical)"],
-            ["RAM", f"{m['ram_bytes'] / 2**30:.1f} GiB"],
-            ["GPU", gpu],
-            ["software", f"Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, "
-                         f"peft {m['peft']}; {m['os']}"],
-            ["torch threads", m["torch_threads"]],
-        ]),
+        *table(
+            ["", ""],
+            [
+                ["runs (UTC; load average over 1/5/15 min)", runs],
+                ["CPU", f"{m['cpu']}, {m['logical_cores']} logical cores ({m['physical_cores']} physical)"],
+                ["RAM", f"{m['ram_bytes'] / 2**30:.1f} GiB"],
+                ["GPU", gpu],
+                [
+                    "software",
+                    f"Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, "
+                    f"peft {m['peft']}; {m['os']}",
+                ],
+                ["torch threads", m["torch_threads"]],
+            ],
+        ),
     ]
     cores = m.get("logical_cores") or 1
     others = busiest - (m.get("torch_threads") or 1)  # the benchmark's own threads load the machine too
@@ -361,11 +476,23 @@ def earlier(results: dict[str, Any], name: str, measured: str) -> str:
 
 
 def targets_md(results: dict[str, Any]) -> list[str]:
-    rows = [[t["name"], t["target"], t["measured"], {True: "**pass**", False: "**FAIL**", None: "-"}[t["pass"]],
-             earlier(results, t["name"], t["measured"]), t["note"]] for t in results["targets"]]
+    rows = [
+        [
+            t["name"],
+            t["target"],
+            t["measured"],
+            {True: "**pass**", False: "**FAIL**", None: "-"}[t["pass"]],
+            earlier(results, t["name"], t["measured"]),
+            t["note"],
+        ]
+        for t in results["targets"]
+    ]
     lines = ["## Targets", ""]
     if results["scale"] != "full":
-        lines += [f"_Scale `{results['scale']}`: tiny models and few repeats; pass/fail here means nothing._", ""]
+        lines += [
+            f"_Scale `{results['scale']}`: tiny models and few repeats; pass/fail here means nothing._",
+            "",
+        ]
     return lines + table(["target", "goal", "measured", "result", "earlier runs", "note"], rows)
 
 
@@ -382,20 +509,45 @@ def memory_md(mem: dict[str, Any] | None) -> list[str]:
         "",
     ]
     for name, m in mem["models"].items():
-        lines += [f"### {name} (`{m['model'].rsplit('/', 1)[-1]}`)", "",
-                  f"Base model: {mb(m['base_tensor_bytes'])} of tensors, {mb(m['base_rss_delta_bytes'])} RSS.", ""]
+        lines += [
+            f"### {name} (`{m['model'].rsplit('/', 1)[-1]}`)",
+            "",
+            f"Base model: {mb(m['base_tensor_bytes'])} of tensors, {mb(m['base_rss_delta_bytes'])} RSS.",
+            "",
+        ]
         if m["base_tensor_bytes"] < 1e7:
-            lines += ["_At this size RSS is mostly allocator granularity and PEFT's per-adapter module objects, "
-                      "not tensors: read the tensor columns._", ""]
+            lines += [
+                "_At this size RSS is mostly allocator granularity and PEFT's per-adapter module objects, "
+                "not tensors: read the tensor columns._",
+                "",
+            ]
         rows = []
         for r in m["rows"]:
             star = "*" if r["full_extrapolated"] else ""
             saved_rss = "-" if r["saved_rss_fraction"] is None else f"{r['saved_rss_fraction']:.1%}"
-            rows.append([r["n"], mb(r["mole_tensor_bytes"]), mb(r["mole_rss_delta_bytes"]),
-                         mb(r["full_tensor_bytes"]) + star, mb(r["full_rss_bytes"]) + star,
-                         f"{r['saved_tensor_fraction']:.1%}", saved_rss])
-        lines += table(["N", "MoLE tensors", "MoLE RSS", "N full models, tensors", "N full models, RSS",
-                        "saved (tensors)", "saved (RSS)"], rows)
+            rows.append(
+                [
+                    r["n"],
+                    mb(r["mole_tensor_bytes"]),
+                    mb(r["mole_rss_delta_bytes"]),
+                    mb(r["full_tensor_bytes"]) + star,
+                    mb(r["full_rss_bytes"]) + star,
+                    f"{r['saved_tensor_fraction']:.1%}",
+                    saved_rss,
+                ]
+            )
+        lines += table(
+            [
+                "N",
+                "MoLE tensors",
+                "MoLE RSS",
+                "N full models, tensors",
+                "N full models, RSS",
+                "saved (tensors)",
+                "saved (RSS)",
+            ],
+            rows,
+        )
         ratio = m["rss_per_tensor_byte"]
         batch = m["after_mixed_batch"]
         per = m["per_expert"]
@@ -404,19 +556,28 @@ def memory_md(mem: dict[str, Any] | None) -> list[str]:
             f"min {ratio['min']:.3f}, max {ratio['max']:.3f}; {ratio['within_10pct']:.0%} of {len(per)} "
             f"attachments within 10%. Least-squares fit: RSS added = {ratio['fit_slope']:.3f} x tensor bytes "
             f"+ {mb(ratio['fit_fixed_bytes'])} per adapter (the fixed part: PEFT's modules and bookkeeping).",
-            "- By rank (attachments within 10%, median ratio): " + ", ".join(
+            "- By rank (attachments within 10%, median ratio): "
+            + ", ".join(
                 f"r={r} {sum(0.9 <= x <= 1.1 for x in v)}/{len(v)} ({sorted(v)[len(v) // 2]:.3f}x)"
-                for r, v in sorted(ratios_by_rank(per).items(), reverse=True)) + ".",
+                for r, v in sorted(ratios_by_rank(per).items(), reverse=True)
+            )
+            + ".",
         ]
-        speeds = [(r["n"], r["mixed4_speed_vs_base_rows"]) for r in m["rows"] if "mixed4_speed_vs_base_rows" in r]
+        speeds = [
+            (r["n"], r["mixed4_speed_vs_base_rows"]) for r in m["rows"] if "mixed4_speed_vs_base_rows" in r
+        ]
         if speeds:
-            lines.append("- A 4-expert mixed batch (16 tokens) vs all-base rows of the same system, alternated: "
-                         + ", ".join(f"{v:.2f}x with N={n} attached" for n, v in speeds)
-                         + " (the fast path stacks only the batch's adapters, so the number attached should "
-                         "not matter).")
+            lines.append(
+                "- A 4-expert mixed batch (16 tokens) vs all-base rows of the same system, alternated: "
+                + ", ".join(f"{v:.2f}x with N={n} attached" for n, v in speeds)
+                + " (the fast path stacks only the batch's adapters, so the number attached should "
+                "not matter)."
+            )
         if "attach_s" in per[0]:
-            lines.append(f"- `MoLE.add_expert` took {per[1]['attach_s']:.2f} s for expert 2 and "
-                         f"{per[-1]['attach_s']:.2f} s for expert {len(per)} (ranks {per[1]['rank']} and {per[-1]['rank']}).")
+            lines.append(
+                f"- `MoLE.add_expert` took {per[1]['attach_s']:.2f} s for expert 2 and "
+                f"{per[-1]['attach_s']:.2f} s for expert {len(per)} (ranks {per[1]['rank']} and {per[-1]['rank']})."
+            )
         lines += [
             f"- One mixed 16-query batch over 4 of the {m['rows'][-1]['n']} experts afterwards (fast path: "
             f"{batch['fast_path']}) grew RSS by {mb(batch['rss_delta_bytes'])}; all {m['rows'][-1]['n']} adapters "
@@ -444,11 +605,30 @@ def paper_md(paper: dict[str, Any] | None) -> list[str]:
     rows = []
     for dtype, d in paper["dtypes"].items():
         experts = " + ".join(f"{mb(v)}" for v in d["experts_bytes"].values())
-        rows.append([dtype, mb(d["base_bytes"]), experts, mb(d["mole_bytes"]), mb(d["full_bytes"]), f"{d['saved']:.1%}"])
+        rows.append(
+            [
+                dtype,
+                mb(d["base_bytes"]),
+                experts,
+                mb(d["mole_bytes"]),
+                mb(d["full_bytes"]),
+                f"{d['saved']:.1%}",
+            ]
+        )
     claim = paper["paper_claim"]
-    rows.append(["paper (fp32)", "-", "-", f"{claim['mole_gb']:.2f} GB", f"{claim['full_gb']:.0f} GB",
-                 f"{claim['saved']:.1%}"])
-    lines += table(["dtype", "base", "experts r=64/32/16/8", "MoLE (base + 4)", "4 full models", "saved"], rows)
+    rows.append(
+        [
+            "paper (fp32)",
+            "-",
+            "-",
+            f"{claim['mole_gb']:.2f} GB",
+            f"{claim['full_gb']:.0f} GB",
+            f"{claim['saved']:.1%}",
+        ]
+    )
+    lines += table(
+        ["dtype", "base", "experts r=64/32/16/8", "MoLE (base + 4)", "4 full models", "saved"], rows
+    )
     fp32 = paper["dtypes"]["float32"]
     lines += [
         f"The paper's fp32 figures are low by about {1 - claim['mole_gb'] * 1e9 / fp32['mole_bytes']:.0%} "
@@ -495,7 +675,9 @@ WAY_LABELS = {
 }
 
 
-def generation_md(gen: dict[str, Any] | None, title: str = "## Generation: 16 queries over 4 experts") -> list[str]:
+def generation_md(
+    gen: dict[str, Any] | None, title: str = "## Generation: 16 queries over 4 experts"
+) -> list[str]:
     lines = [title, ""]
     if not ok(gen):
         return lines + failed("generation", gen)
@@ -503,8 +685,15 @@ def generation_md(gen: dict[str, Any] | None, title: str = "## Generation: 16 qu
     for way, label in WAY_LABELS.items():
         if way in gen["ways"]:
             w = gen["ways"][way]
-            rows.append([label, f"{w['seconds']:.2f}", len(w["runs"]), f"{w['tokens_per_s']:.1f}",
-                         f"{w['speed_vs_base']:.2f}x"])
+            rows.append(
+                [
+                    label,
+                    f"{w['seconds']:.2f}",
+                    len(w["runs"]),
+                    f"{w['tokens_per_s']:.1f}",
+                    f"{w['speed_vs_base']:.2f}x",
+                ]
+            )
     checks = gen["checks"]
     dtype = gen.get("dtype", "float32")
     dtype_note = "fp32 unless marked" if dtype == "float32" else f"every way in {dtype}"
@@ -519,32 +708,57 @@ def generation_md(gen: dict[str, Any] | None, title: str = "## Generation: 16 qu
     if checks.get("fast_path"):
         for key, label in (("mixed", "mixed rows"), ("one_expert", "all rows one expert")):
             c = checks[key]
-            lines.append(f"- {label} vs PEFT per-row: greedy tokens identical in {c['rows_identical']:.0%} of rows; "
-                         f"max |logit diff| {c['max_abs_logit_diff']:.1e} over {c['steps_compared']} decode steps, "
-                         f"{c['prefill_max_abs_logit_diff']:.1e} over every prompt position.")
-        lines.append(f"- Base weights bit-identical after all merged batches: "
-                     f"{checks['base_bit_identical_after_merged_batches']}.")
+            lines.append(
+                f"- {label} vs PEFT per-row: greedy tokens identical in {c['rows_identical']:.0%} of rows; "
+                f"max |logit diff| {c['max_abs_logit_diff']:.1e} over {c['steps_compared']} decode steps, "
+                f"{c['prefill_max_abs_logit_diff']:.1e} over every prompt position."
+            )
+        lines.append(
+            f"- Base weights bit-identical after all merged batches: "
+            f"{checks['base_bit_identical_after_merged_batches']}."
+        )
     else:
         lines.append("- The stacked fast path was not available: MoLE.generate ran PEFT's per-row path.")
     share = gen["routing_share_of_generation"]
     if share:
-        lines += ["- Routing the same 16 queries (one call, on the CPU), as a share of the mixed batch's time: "
-                  + ", ".join(f"{k} {v:.2%}" for k, v in share.items()) + "."]
+        lines += [
+            "- Routing the same 16 queries (one call, on the CPU), as a share of the mixed batch's time: "
+            + ", ".join(f"{k} {v:.2%}" for k, v in share.items())
+            + "."
+        ]
     lines.append("")
     bf = gen.get("bf16")
     if not bf:
         return lines
     st, bt = bf["stacked_tokens_vs_fp32"], bf["base_tokens_vs_fp32"]
     lines += [
-        "### bf16 next to fp32 (manifest `dtype = \"bfloat16\"`)",
+        '### bf16 next to fp32 (manifest `dtype = "bfloat16"`)',
         "",
-        *table(["", "speed vs fp32", "rows with identical greedy tokens", "tokens before first divergence",
-                "tokens equal"], [
-            ["mixed batch, stacked", f"{bf['speed_vs_fp32_stacked']:.2f}x", f"{st['rows_identical']:.0%}",
-             f"{st['mean_prefix_agreement']:.0%}", f"{st['tokens_equal']:.0%}"],
-            ["bare base", f"{bf['speed_vs_fp32_base']:.2f}x", f"{bt['rows_identical']:.0%}",
-             f"{bt['mean_prefix_agreement']:.0%}", f"{bt['tokens_equal']:.0%}"],
-        ]),
+        *table(
+            [
+                "",
+                "speed vs fp32",
+                "rows with identical greedy tokens",
+                "tokens before first divergence",
+                "tokens equal",
+            ],
+            [
+                [
+                    "mixed batch, stacked",
+                    f"{bf['speed_vs_fp32_stacked']:.2f}x",
+                    f"{st['rows_identical']:.0%}",
+                    f"{st['mean_prefix_agreement']:.0%}",
+                    f"{st['tokens_equal']:.0%}",
+                ],
+                [
+                    "bare base",
+                    f"{bf['speed_vs_fp32_base']:.2f}x",
+                    f"{bt['rows_identical']:.0%}",
+                    f"{bt['mean_prefix_agreement']:.0%}",
+                    f"{bt['tokens_equal']:.0%}",
+                ],
+            ],
+        ),
         f"In bf16 the mixed batch runs at {bf['stacked_vs_base_bf16']:.2f}x the bf16 bare base. PEFT keeps "
         f"the adapter weights in {bf['adapter_dtype'].removeprefix('torch.')} on a bf16 base.",
         "",
@@ -557,22 +771,30 @@ def gpu_md(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for key, section in sorted(gpu_sections(results).items()):
         d = section["device"]
-        title = (f"## Generation on a GPU: {d.get('name', '?')}, {section.get('dtype', '?')} (`{key}`)")
+        title = f"## Generation on a GPU: {d.get('name', '?')}, {section.get('dtype', '?')} (`{key}`)"
         body = generation_md(section, title)
-        body.insert(2, (
-            f"Measured {section.get('measured_at', '?')} on {d.get('name')} ({d.get('memory_bytes', 0) / 2**30:.0f} GiB, "
-            f"{d.get('multiprocessors', '?')} SMs; host {d.get('host_cpu', '?')}), torch {d.get('torch')}, CUDA "
-            f"{d.get('cuda')}, transformers {d.get('transformers')}, peft {d.get('peft')}. Targets are checked on "
-            "the CPU figures only; these are for reference."
-        ))
+        body.insert(
+            2,
+            (
+                f"Measured {section.get('measured_at', '?')} on {d.get('name')} ({d.get('memory_bytes', 0) / 2**30:.0f} GiB, "
+                f"{d.get('multiprocessors', '?')} SMs; host {d.get('host_cpu', '?')}), torch {d.get('torch')}, CUDA "
+                f"{d.get('cuda')}, transformers {d.get('transformers')}, peft {d.get('peft')}. Targets are checked on "
+                "the CPU figures only; these are for reference."
+            ),
+        )
         body.insert(3, "")
         body.append(
             "At this size a decode step on the GPU is bound by kernel launches, not arithmetic: each adapted "
             "layer's one base matmul gains three small kernels on the mixed path (A product, row mask, B "
             "product), while a merged one-expert batch adds none."
-            + (" In bf16 the fast path computes LoRA in bf16 where PEFT upcasts to fp32, and merging rounds "
-               "W + BA to bf16, so logits differ from PEFT's by bf16 rounding, not by a different result "
-               "(fp32 on the same card: within 1e-3)." if section.get("dtype") == "bfloat16" else ""))
+            + (
+                " In bf16 the fast path computes LoRA in bf16 where PEFT upcasts to fp32, and merging rounds "
+                "W + BA to bf16, so logits differ from PEFT's by bf16 rounding, not by a different result "
+                "(fp32 on the same card: within 1e-3)."
+                if section.get("dtype") == "bfloat16"
+                else ""
+            )
+        )
         body.append("")
         lines += body
     return lines
@@ -590,13 +812,16 @@ def adapters_md(add: dict[str, Any] | None, sc: dict[str, Any] | None) -> list[s
             f"{add['router_kind']} router, one batch already served) gets {len(t)} new r={add['rank']} experts, "
             "one at a time (median seconds):",
             "",
-            *table(["step", "median s"], [
-                ["`Registry.add_expert` (copy, sha256, manifest)", f"{med['registry_add_s']:.3f}"],
-                ["`MoLE.add_expert` (attach to the loaded model)", f"{med['attach_s']:.3f}"],
-                ["router learns it (`add_examples`)", f"{med['router_add_examples_s']:.3f}"],
-                ["first mixed batch after (2 tokens, stacks rebuilt)", f"{med['first_generate_s']:.3f}"],
-                ["next mixed batch (2 tokens)", f"{med['next_generate_s']:.3f}"],
-            ]),
+            *table(
+                ["step", "median s"],
+                [
+                    ["`Registry.add_expert` (copy, sha256, manifest)", f"{med['registry_add_s']:.3f}"],
+                    ["`MoLE.add_expert` (attach to the loaded model)", f"{med['attach_s']:.3f}"],
+                    ["router learns it (`add_examples`)", f"{med['router_add_examples_s']:.3f}"],
+                    ["first mixed batch after (2 tokens, stacks rebuilt)", f"{med['first_generate_s']:.3f}"],
+                    ["next mixed batch (2 tokens)", f"{med['next_generate_s']:.3f}"],
+                ],
+            ),
             f"- Routable straight after `MoLE.add_expert`, before the router is told: "
             f"{sum(x['routable_without_router_update'] for x in t)}/{len(t)}; after `add_examples`: "
             f"{sum(x['routes_to_new_expert'] for x in t)}/{len(t)}.",
@@ -606,11 +831,18 @@ def adapters_md(add: dict[str, Any] | None, sc: dict[str, Any] | None) -> list[s
         return lines + failed("scaling", sc)
     rows = []
     for r in sc["rows"]:
-        rows.append([r["n"], f"{r['load_s']:.1f}", f"{r['route_s']:.3f}", f"{r['one_expert_s']:.3f}",
-                     f"{r.get('mixed4_s', float('nan')):.3f}" if "mixed4_s" in r else "-",
-                     f"{r['route_plus_one_expert_s']:.3f}",
-                     f"{r['route_plus_mixed4_s']:.3f}" if "route_plus_mixed4_s" in r else "-",
-                     f"{r['routed_s']:.3f} ({r['routed_distinct_experts']})"])
+        rows.append(
+            [
+                r["n"],
+                f"{r['load_s']:.1f}",
+                f"{r['route_s']:.3f}",
+                f"{r['one_expert_s']:.3f}",
+                f"{r.get('mixed4_s', float('nan')):.3f}" if "mixed4_s" in r else "-",
+                f"{r['route_plus_one_expert_s']:.3f}",
+                f"{r['route_plus_mixed4_s']:.3f}" if "route_plus_mixed4_s" in r else "-",
+                f"{r['routed_s']:.3f} ({r['routed_distinct_experts']})",
+            ]
+        )
     g = sc["growth"]
     lines += [
         f"Registered experts N on `{sc['model'].rsplit('/', 1)[-1]}` (r={sc['rank']} each), the embedding router "
@@ -619,10 +851,17 @@ def adapters_md(add: dict[str, Any] | None, sc: dict[str, Any] | None) -> list[s
         "every row on expert e000, or the rows split over e000-e003. `routed` lets the router choose "
         "(distinct experts chosen in brackets), so its composition varies with N.",
         "",
-        *table(["N", "load s", "route", "one expert", "4-expert mix", "route + one", "route + mix", "routed"], rows),
+        *table(
+            ["N", "load s", "route", "one expert", "4-expert mix", "route + one", "route + mix", "routed"],
+            rows,
+        ),
         f"Largest N over smallest (per-repeat ratio, median): route {g['route']:.2f}x, route + one expert "
         f"{g['route_plus_one_expert']:.2f}x"
-        + (f", route + 4-expert mix {g['route_plus_mixed4']:.2f}x (from N={g['mixed4_from_n']})." if "route_plus_mixed4" in g else "."),
+        + (
+            f", route + 4-expert mix {g['route_plus_mixed4']:.2f}x (from N={g['mixed4_from_n']})."
+            if "route_plus_mixed4" in g
+            else "."
+        ),
         "",
     ]
     a = sc.get("decode_arithmetic")

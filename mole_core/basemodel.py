@@ -67,7 +67,9 @@ def prepare_embedded() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    log.warning("converting the embedded %s to safetensors in %s (once; later loads take a second)", gguf.name, target)
+    log.warning(
+        "converting the embedded %s to safetensors in %s (once; later loads take a second)", gguf.name, target
+    )
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model.hf_quantizer = None  # save_pretrained refuses a GGUF-"quantized" model otherwise
@@ -146,7 +148,9 @@ def load_tokenizer(ref: BaseModelRef, source: str | None = None):  # noqa: ANN20
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=_rev(ref, source))
     except OSError as exc:
-        raise MoleError(f"cannot load the tokenizer of base model {ref.id!r}: {exc}".splitlines()[0]) from None
+        raise MoleError(
+            f"cannot load the tokenizer of base model {ref.id!r}: {exc}".splitlines()[0]
+        ) from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -80,7 +80,9 @@ def progress_bars() -> Callable[..., None]:
             bar = bars[stage] = tqdm(total=total, desc=stage)
         bar.update(done - bar.n)
         if info:
-            bar.set_postfix({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in info.items()}, refresh=False)
+            bar.set_postfix(
+                {k: f"{v:.4f}" if isinstance(v, float) else v for k, v in info.items()}, refresh=False
+            )
         if done >= total:
             bar.close()
 
@@ -116,7 +118,9 @@ def cli(verbose: int) -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--base", required=True, help="Base model: Hub id or local path.")
 @click.option("--revision", default=None, help="Hub revision of the base model.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@click.option(
+    "--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True
+)
 @registry_option
 def init(directory: Path | None, base: str, revision: str | None, dtype: str, registry_dir: Path) -> None:
     """Create a registry in DIRECTORY (default: --registry, else the current directory)."""
@@ -133,8 +137,11 @@ def init(directory: Path | None, base: str, revision: str | None, dtype: str, re
 @click.option("--alpha", type=float, help="Expected LoRA alpha (refused if the adapter says otherwise).")
 @click.option("--example", "examples", multiple=True, help="An example query (repeatable), for routing.")
 @click.option("--plugin", help="Plugin whose expert spec this adapter implements.")
-@click.option("--prompt-template", help="How queries are framed for it, with {query} where the query goes "
-              "(the template it was trained with) [the plugin spec's, else {query}].")
+@click.option(
+    "--prompt-template",
+    help="How queries are framed for it, with {query} where the query goes "
+    "(the template it was trained with) [the plugin spec's, else {query}].",
+)
 @click.option("--replace", is_flag=True, help="Replace an expert of the same name.")
 @click.option("--allow-pickle", is_flag=True, help="Accept a pickle (.bin) adapter: only if you trust it.")
 @json_option
@@ -177,7 +184,9 @@ def add_expert(
     if as_json:
         echo_json(entry_json(entry))
     else:
-        click.echo(f"registered {entry.name} (r={entry.rank}, alpha={entry.alpha:g}, sha256 {entry.sha256[:12]}…)")
+        click.echo(
+            f"registered {entry.name} (r={entry.rank}, alpha={entry.alpha:g}, sha256 {entry.sha256[:12]}…)"
+        )
 
 
 @cli.command("remove-expert")
@@ -199,7 +208,9 @@ def list_(as_json: bool, registry_dir: Path) -> None:
         echo_json(
             {
                 "base": manifest.base.model_dump(mode="json", exclude_none=True),
-                "router": manifest.router.model_dump(mode="json", exclude_none=True) if manifest.router else None,
+                "router": manifest.router.model_dump(mode="json", exclude_none=True)
+                if manifest.router
+                else None,
                 "experts": [entry_json(e) for e in manifest.experts],
             }
         )
@@ -236,9 +247,16 @@ def show(name: str, as_json: bool, registry_dir: Path) -> None:
 
 
 @cli.command()
-@click.option("--clean", is_flag=True, help="Delete what interrupted writes left behind (never listed entries).")
-@click.option("--older-than", type=click.FloatRange(min=0), default=60, show_default=True,
-              help="With --clean: only leftovers at least this many minutes old (younger may be in progress).")
+@click.option(
+    "--clean", is_flag=True, help="Delete what interrupted writes left behind (never listed entries)."
+)
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    help="With --clean: only leftovers at least this many minutes old (younger may be in progress).",
+)
 @json_option
 @registry_option
 def validate(clean: bool, older_than: float, as_json: bool, registry_dir: Path) -> None:
@@ -249,12 +267,14 @@ def validate(clean: bool, older_than: float, as_json: bool, registry_dir: Path) 
     problems = registry.validate()
     leftovers = registry.leftovers()
     if as_json:
-        echo_json({
-            "ok": not problems,
-            "problems": [{"subject": p.subject, "message": p.message} for p in problems],
-            "leftovers": [_leftover_json(item) for item in leftovers],
-            "removed": [_leftover_json(item) for item in removed],
-        })
+        echo_json(
+            {
+                "ok": not problems,
+                "problems": [{"subject": p.subject, "message": p.message} for p in problems],
+                "leftovers": [_leftover_json(item) for item in leftovers],
+                "removed": [_leftover_json(item) for item in removed],
+            }
+        )
     else:
         for item in removed:
             click.echo(f"removed leftover: {item}")
@@ -264,8 +284,10 @@ def validate(clean: bool, older_than: float, as_json: bool, registry_dir: Path) 
             click.echo(f"leftover: {item}")
         if leftovers:
             hint = "--clean" if clean else "`mole validate --clean`"
-            click.echo(f"note: leftovers of interrupted writes are never listed; {hint} deletes those older than "
-                       f"--older-than minutes ({older_than:g})")
+            click.echo(
+                f"note: leftovers of interrupted writes are never listed; {hint} deletes those older than "
+                f"--older-than minutes ({older_than:g})"
+            )
         if not problems:
             click.echo(f"{registry.manifest_path}: ok ({len(registry.experts())} experts)")
     if problems:
@@ -284,7 +306,8 @@ def plugins_(as_json: bool) -> None:
     names = plugins.plugin_names()
     data = {
         "plugins": [
-            {"name": name, **cat.provided.get(name, {"experts": [], "routers": [], "datasets": []})} for name in names
+            {"name": name, **cat.provided.get(name, {"experts": [], "routers": [], "datasets": []})}
+            for name in names
         ],
         "problems": [{"plugin": p.plugin, "hook": p.hook, "message": p.message} for p in cat.problems],
     }

@@ -179,7 +179,9 @@ def framed(examples: Sequence[TextExample], template: str) -> list[TextExample]:
     evaluation see what serving feeds); prompt-less texts are left as they are."""
     if template == DEFAULT_TEMPLATE:
         return list(examples)
-    return [ex.model_copy(update={"prompt": frame(template, ex.prompt)}) if ex.prompt else ex for ex in examples]
+    return [
+        ex.model_copy(update={"prompt": frame(template, ex.prompt)}) if ex.prompt else ex for ex in examples
+    ]
 
 
 def encode_examples(

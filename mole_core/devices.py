@@ -34,10 +34,14 @@ def resolve_device(name: str | None = None) -> str:
         return "mps" if _mps_available() else "cpu"
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise MoleError(f"device {requested!r} asked for, but torch {torch.__version__} sees no CUDA GPU here")
+            raise MoleError(
+                f"device {requested!r} asked for, but torch {torch.__version__} sees no CUDA GPU here"
+            )
         index = int(requested.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise MoleError(f"device {requested!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+            raise MoleError(
+                f"device {requested!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)"
+            )
     if requested == "mps" and not _mps_available():
         raise MoleError("device 'mps' asked for, but torch sees no Apple GPU (MPS) here")
     return requested

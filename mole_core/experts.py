@@ -54,8 +54,18 @@ def add_expert(
 
         repo_id, revision = parse_hub_ref(hub)
         return pull_expert(
-            registry, repo_id, revision=revision, name=name, task=task, rank=rank, alpha=alpha,
-            examples=examples, plugin=plugin, prompt_template=prompt_template, replace=replace, progress=progress,
+            registry,
+            repo_id,
+            revision=revision,
+            name=name,
+            task=task,
+            rank=rank,
+            alpha=alpha,
+            examples=examples,
+            plugin=plugin,
+            prompt_template=prompt_template,
+            replace=replace,
+            progress=progress,
         )
     return registry.add_expert(
         name,

@@ -73,8 +73,12 @@ class ExpertEntry(_Model):
     plugin: str | None = Field(default=None, description="Plugin whose expert spec this adapter implements.")
     path: str = Field(description="Adapter directory, relative to the registry directory.")
     hub: HubLocation | None = None
-    sha256: str | None = Field(default=None, pattern=SHA256_PATTERN, description="Of adapter_model.safetensors.")
-    examples: list[str] = Field(default_factory=list, description="Example queries, for routing without training.")
+    sha256: str | None = Field(
+        default=None, pattern=SHA256_PATTERN, description="Of adapter_model.safetensors."
+    )
+    examples: list[str] = Field(
+        default_factory=list, description="Example queries, for routing without training."
+    )
     prompt_template: PromptTemplate = Field(
         default=DEFAULT_TEMPLATE,
         description="How a query is framed for this expert ({query} marks where); training used it, serving applies it.",
@@ -166,7 +170,11 @@ def describe_validation_error(exc: ValidationError, data: Any = None) -> tuple[s
         if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
             item = node[part]
             name = item.get("name") if isinstance(item, dict) else None
-            parts[-1] = f"{parts[-1]}[{part}]" + (f" ({name})" if isinstance(name, str) else "") if parts else str(part)
+            parts[-1] = (
+                f"{parts[-1]}[{part}]" + (f" ({name})" if isinstance(name, str) else "")
+                if parts
+                else str(part)
+            )
             node = item
             continue
         parts.append(str(part))
@@ -192,4 +200,3 @@ def json_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
-

@@ -197,7 +197,10 @@ def _measure_one_more(mole: MoLE) -> tuple[int | None, int | None]:
     before_bytes = tensor_bytes(list(mole.model.parameters()))
     before_rss = rss()
     mole.model.load_adapter(  # as the runtime attaches experts
-        str(verify_adapter(mole.registry, entry)), adapter_name=scratch, is_trainable=False, low_cpu_mem_usage=True
+        str(verify_adapter(mole.registry, entry)),
+        adapter_name=scratch,
+        is_trainable=False,
+        low_cpu_mem_usage=True,
     )
     touch(adapter_tensors(mole.model, scratch))
     gc.collect()

@@ -129,7 +129,9 @@ def _collect(
                 else:
                     raise TypeError(f"expected {spec_type.__name__}, got {type(spec).__name__}")
             except (ValidationError, TypeError, ValueError) as exc:
-                message = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _first_error(exc)
+                message = (
+                    str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _first_error(exc)
+                )
                 catalogue.problems.append(PluginProblem(_plugin, hook_name, f"registered junk: {message}"))
                 return
             name = spec.name  # type: ignore[attr-defined]
@@ -174,7 +176,9 @@ def get_router_spec(name: str) -> RouterSpec:
 
     cat = catalogue()
     if name not in cat.routers:
-        raise NotFoundError(f"no router kind {name!r} (available: {', '.join(sorted(cat.routers)) or 'none'})")
+        raise NotFoundError(
+            f"no router kind {name!r} (available: {', '.join(sorted(cat.routers)) or 'none'})"
+        )
     return cat.routers[name]
 
 

@@ -43,13 +43,17 @@ class QuickstartSettings(BaseModel):
     max_length: int = Field(default=256, ge=16)
     limit: int = Field(default=400, ge=1, description="Training examples per expert.")
     router: str = "minilm"
-    router_size: int = Field(default=10_000, ge=8, description="Synthesized routing queries (the paper's size).")
+    router_size: int = Field(
+        default=10_000, ge=8, description="Synthesized routing queries (the paper's size)."
+    )
     answer: int = Field(default=4, ge=0, description="How many demo queries to answer.")
     max_new_tokens: int = Field(default=48, ge=1)
     eval_texts: int = Field(default=16, ge=0, description="Held-out texts per domain for the loss table.")
     eval_gsm8k: int = Field(default=0, ge=0, description="GSM8K problems for exact match (slow on CPU).")
     full_models: int = Field(default=2, ge=0, description="Full models to load for the memory comparison.")
-    device: str | None = Field(default=None, description="Where the loaded system runs (None: MOLE_DEVICE, else auto).")
+    device: str | None = Field(
+        default=None, description="Where the loaded system runs (None: MOLE_DEVICE, else auto)."
+    )
 
 
 class StageEvent(BaseModel):
@@ -118,7 +122,9 @@ def _registry(directory: Path, settings: QuickstartSettings, emit: Events) -> Re
         registry = Registry(directory)
         base = registry.load().base.id
         if base != settings.base:
-            raise MoleError(f"{directory} is a registry for {base!r}, not {settings.base!r}: choose another DIR")
+            raise MoleError(
+                f"{directory} is a registry for {base!r}, not {settings.base!r}: choose another DIR"
+            )
         emit(StageEvent(stage="registry", message=f"reusing {directory}/mole.toml (base {base})"))
         return registry
     registry = Registry.init(directory, base=settings.base)
@@ -138,34 +144,54 @@ def _train_experts(
     catalogue = plugins.catalogue()
     missing = [name for name in settings.experts if name not in catalogue.experts]
     if missing:
-        raise MoleError(f"no expert spec for {', '.join(missing)} (is the plugin installed? see `mole plugins`)")
+        raise MoleError(
+            f"no expert spec for {', '.join(missing)} (is the plugin installed? see `mole plugins`)"
+        )
     for name in settings.experts:
         existing = registry.load().expert(name)
         if existing is not None and existing.training is not None:
             report.reused.append(name)
-            emit(StageEvent(stage="train", message=f"reusing expert {name} (trained earlier, r={existing.rank})"))
+            emit(
+                StageEvent(
+                    stage="train", message=f"reusing expert {name} (trained earlier, r={existing.rank})"
+                )
+            )
             continue
         train_settings = TrainingSettings(
-            lr=settings.lr, batch_size=settings.batch_size, grad_accum=1, max_steps=settings.steps,
-            max_length=settings.max_length, warmup=0.1, limit=settings.limit,
+            lr=settings.lr,
+            batch_size=settings.batch_size,
+            grad_accum=1,
+            max_steps=settings.steps,
+            max_length=settings.max_length,
+            warmup=0.1,
+            limit=settings.limit,
         )
         spec = catalogue.experts[name]
-        emit(StageEvent(
-            stage="train",
-            message=f"training {name}: r={spec.lora.rank}, {spec.dataset}, {settings.steps} steps, lr {settings.lr:g}",
-        ))
+        emit(
+            StageEvent(
+                stage="train",
+                message=f"training {name}: r={spec.lora.rank}, {spec.dataset}, {settings.steps} steps, lr {settings.lr:g}",
+            )
+        )
         result = train_expert(
             registry, name, train_settings, callbacks=trainer_callbacks(name) if trainer_callbacks else ()
         )
         report.trained.append(name)
         report.training[name] = {
-            "steps": result.steps, "examples": result.examples, "first_loss": result.first_loss,
-            "final_loss": result.final_loss, "seconds": result.seconds, "dataset": result.dataset,
+            "steps": result.steps,
+            "examples": result.examples,
+            "first_loss": result.first_loss,
+            "final_loss": result.final_loss,
+            "seconds": result.seconds,
+            "dataset": result.dataset,
         }
 
 
 def _train_router(
-    registry: Registry, settings: QuickstartSettings, report: QuickstartReport, emit: Events,
+    registry: Registry,
+    settings: QuickstartSettings,
+    report: QuickstartReport,
+    emit: Events,
     progress: Callable[..., None] | None = None,
 ) -> None:
     from .routing import train_router
@@ -174,15 +200,26 @@ def _train_router(
     current = manifest.router
     if current is not None and current.name == settings.router and current.labels == manifest.names():
         report.router = {"kind": current.name, "reused": True, "metrics": current.metrics}
-        emit(StageEvent(stage="router", message=f"reusing router {current.name} over {', '.join(current.labels)}"))
+        emit(
+            StageEvent(
+                stage="router", message=f"reusing router {current.name} over {', '.join(current.labels)}"
+            )
+        )
         return
-    emit(StageEvent(
-        stage="router", message=f"training router {settings.router} on {settings.router_size} synthesized queries"
-    ))
+    emit(
+        StageEvent(
+            stage="router",
+            message=f"training router {settings.router} on {settings.router_size} synthesized queries",
+        )
+    )
     result = train_router(registry, settings.router, size=settings.router_size, progress=progress)
     report.router = {
-        "kind": result.kind, "reused": False, "seconds": result.seconds, "train_size": result.train_size,
-        "unique_train": result.unique_train, "held_out_accuracy": result.held_out.accuracy,
+        "kind": result.kind,
+        "reused": False,
+        "seconds": result.seconds,
+        "train_size": result.train_size,
+        "unique_train": result.unique_train,
+        "held_out_accuracy": result.held_out.accuracy,
     }
 
 
@@ -192,8 +229,10 @@ def _route(registry: Registry, report: QuickstartReport, emit: Events) -> Any:
 
     manifest = registry.load()
     router = load_router(registry, manifest)
-    for name, title in (("paper_test16.jsonl", "the paper's 16 test queries"),
-                        ("real_questions_dev.jsonl", "95 real questions no router trained on")):
+    for name, title in (
+        ("paper_test16.jsonl", "the paper's 16 test queries"),
+        ("real_questions_dev.jsonl", "95 real questions no router trained on"),
+    ):
         rows = read_labelled_file(data_file(name), labels=manifest.names())
         result = evaluate_routing(router, [r.query for r in rows], [r.expert for r in rows], name=title)
         report.routing[name] = result.model_dump()
@@ -220,15 +259,25 @@ def _memory(mole: Any, settings: QuickstartSettings, report: QuickstartReport, e
 
 
 def _evaluate(
-    registry: Registry, mole: Any, settings: QuickstartSettings, report: QuickstartReport, emit: Events,
+    registry: Registry,
+    mole: Any,
+    settings: QuickstartSettings,
+    report: QuickstartReport,
+    emit: Events,
     progress: Callable[..., None] | None = None,
 ) -> None:
     if not settings.eval_texts and not settings.eval_gsm8k:
         return
     from .evaluation import evaluate
 
-    emit(StageEvent(stage="eval", message=f"evaluating each expert against the base on {settings.eval_texts} texts per domain"))
-    result = evaluate(registry, n_texts=settings.eval_texts, n_gsm8k=settings.eval_gsm8k, system=mole,
-                      progress=progress)
+    emit(
+        StageEvent(
+            stage="eval",
+            message=f"evaluating each expert against the base on {settings.eval_texts} texts per domain",
+        )
+    )
+    result = evaluate(
+        registry, n_texts=settings.eval_texts, n_gsm8k=settings.eval_gsm8k, system=mole, progress=progress
+    )
     report.evaluation = json.loads(result.model_dump_json())
     emit(StageEvent(stage="eval", message="", data={"evaluation": report.evaluation}))

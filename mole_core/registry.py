@@ -106,7 +106,9 @@ class Registry:
     # -- reading ------------------------------------------------------------------------------------
     def load(self) -> Manifest:
         if not self.manifest_path.is_file():
-            raise NotFoundError(f"no registry at {self.root} (no {MANIFEST_NAME}; run `mole init {self.root}`)")
+            raise NotFoundError(
+                f"no registry at {self.root} (no {MANIFEST_NAME}; run `mole init {self.root}`)"
+            )
         return Manifest.read(self.manifest_path)
 
     def experts(self) -> list[ExpertEntry]:
@@ -274,7 +276,9 @@ class Registry:
         base_config: dict[str, Any] | None,
     ) -> None:
         if rank is not None and rank != info.rank:
-            raise AdapterError(f"--rank {rank} contradicts {info.path / CONFIG_NAME}, which says r={info.rank}")
+            raise AdapterError(
+                f"--rank {rank} contradicts {info.path / CONFIG_NAME}, which says r={info.rank}"
+            )
         if alpha is not None and float(alpha) != info.alpha:
             raise AdapterError(
                 f"--alpha {alpha} contradicts {info.path / CONFIG_NAME}, which says lora_alpha={info.alpha:g}"
@@ -351,11 +355,15 @@ class Registry:
                 if not child.is_dir() or child.is_symlink():
                     continue
                 if child.name.startswith("."):
-                    kind = next((k for suffix, k in _HIDDEN_KINDS.items() if child.name.endswith(suffix)), None)
+                    kind = next(
+                        (k for suffix, k in _HIDDEN_KINDS.items() if child.name.endswith(suffix)), None
+                    )
                 else:
                     kind = None if child.resolve() in listed else "unlisted"
                 if kind is not None:
-                    size = sum(f.stat().st_size for f in child.rglob("*") if f.is_file() and not f.is_symlink())
+                    size = sum(
+                        f.stat().st_size for f in child.rglob("*") if f.is_file() and not f.is_symlink()
+                    )
                     found.append(Leftover(child, kind, size, max(0.0, now - child.stat().st_mtime)))
         return found
 
@@ -391,15 +399,23 @@ class Registry:
         else:
             actual = sha256_file(directory / "adapter_model.safetensors")
             if actual != entry.sha256:
-                problems.append(Problem(subject, f"checksum mismatch: manifest {entry.sha256[:12]}…, file {actual[:12]}…"))
+                problems.append(
+                    Problem(subject, f"checksum mismatch: manifest {entry.sha256[:12]}…, file {actual[:12]}…")
+                )
         if info.rank != entry.rank:
-            problems.append(Problem(subject, f"rank {entry.rank} in manifest, r={info.rank} in {CONFIG_NAME}"))
+            problems.append(
+                Problem(subject, f"rank {entry.rank} in manifest, r={info.rank} in {CONFIG_NAME}")
+            )
         if info.alpha != entry.alpha:
-            problems.append(Problem(subject, f"alpha {entry.alpha:g} in manifest, {info.alpha:g} in {CONFIG_NAME}"))
+            problems.append(
+                Problem(subject, f"alpha {entry.alpha:g} in manifest, {info.alpha:g} in {CONFIG_NAME}")
+            )
         if sorted(info.target_modules) != sorted(entry.target_modules):
             problems.append(Problem(subject, f"target modules differ from {CONFIG_NAME}"))
         if not same_base(entry.base_model, base.id):
-            problems.append(Problem(subject, f"made for base {entry.base_model!r}, registry base is {base.id!r}"))
+            problems.append(
+                Problem(subject, f"made for base {entry.base_model!r}, registry base is {base.id!r}")
+            )
         return problems
 
     def _validate_router(self, entry: RouterEntry, manifest: Manifest) -> list[Problem]:
@@ -416,5 +432,7 @@ class Registry:
                 problems.append(Problem(subject, "checksum mismatch on model.safetensors"))
         unknown = [label for label in entry.labels if manifest.expert(label) is None]
         if unknown:
-            problems.append(Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)"))
+            problems.append(
+                Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)")
+            )
         return problems

@@ -165,7 +165,9 @@ class MoLE:
         if top_k < 1:
             raise MoleError("top_k must be at least 1")
         if expert is not None and expert != BASE and expert not in self.experts:
-            raise NotFoundError(f"no expert {expert!r} (registered: {', '.join(self.experts) or 'none'}; or 'base')")
+            raise NotFoundError(
+                f"no expert {expert!r} (registered: {', '.join(self.experts) or 'none'}; or 'base')"
+            )
         if expert is None and not self.experts:
             expert = BASE
         routes: list[Route | None] = [None] * len(queries)
@@ -173,16 +175,28 @@ class MoLE:
             routes = list(self.route(queries))
         per_row, weights = self._assign(routes, expert, top_k)
         texts, counts = self._generate_rows(
-            queries, per_row, max_new_tokens=max_new_tokens, do_sample=do_sample,
-            temperature=temperature, top_p=top_p, seed=seed, templates=[self.template_for(w) for w in weights],
+            queries,
+            per_row,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            templates=[self.template_for(w) for w in weights],
         )
         out = []
-        for query, route, row_weights, text, count in zip(queries, routes, weights, texts, counts, strict=True):
+        for query, route, row_weights, text, count in zip(
+            queries, routes, weights, texts, counts, strict=True
+        ):
             label = "+".join(row_weights) if row_weights else BASE
             out.append(
                 Generation(
-                    query=query, text=text, expert=label, experts=row_weights,
-                    scores=route.scores if route else {}, new_tokens=count,
+                    query=query,
+                    text=text,
+                    expert=label,
+                    experts=row_weights,
+                    scores=route.scores if route else {},
+                    new_tokens=count,
                 )
             )
         return out
@@ -219,9 +233,14 @@ class MoLE:
         if key in self._blends:
             self._blends.move_to_end(key)
             return self._blends[key]
-        name = "blend__" + "__".join(f"{n}_{int(round(w * 100))}" for n, w in key).replace("-", "_").replace(".", "_")
+        name = "blend__" + "__".join(f"{n}_{int(round(w * 100))}" for n, w in key).replace("-", "_").replace(
+            ".", "_"
+        )
         self.model.add_weighted_adapter(
-            adapters=[n for n, _ in key], weights=[w for _, w in key], adapter_name=name, combination_type="cat"
+            adapters=[n for n, _ in key],
+            weights=[w for _, w in key],
+            adapter_name=name,
+            combination_type="cat",
         )
         self._blends[key] = name
         if len(self._blends) > BLEND_CACHE_SIZE:
@@ -275,7 +294,9 @@ class MoLE:
 
         prompts = self.prompts(queries, max_new_tokens, templates)
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not has_template)
+        batch = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not has_template
+        )
         batch = {k: v.to(self.model.device) for k, v in batch.items()}
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens,
@@ -336,7 +357,9 @@ def verify_adapter(registry: Registry, entry: ExpertEntry) -> Path:
     if not weights.is_file():
         raise AdapterError(f"expert {entry.name!r}: {weights} is missing (run `mole validate`)")
     if entry.sha256 is not None and sha256_file(weights) != entry.sha256:
-        raise AdapterError(f"expert {entry.name!r}: {weights} does not match its sha256 (tampered or corrupt)")
+        raise AdapterError(
+            f"expert {entry.name!r}: {weights} does not match its sha256 (tampered or corrupt)"
+        )
     return directory
 
 
@@ -356,7 +379,11 @@ def attach_adapters(model: Any, registry: Registry, entries: Iterable[ExpertEntr
                     )
                 else:
                     model = PeftModel.from_pretrained(
-                        model, str(directory), adapter_name=entry.name, is_trainable=False, low_cpu_mem_usage=True
+                        model,
+                        str(directory),
+                        adapter_name=entry.name,
+                        is_trainable=False,
+                        low_cpu_mem_usage=True,
                     )
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -104,12 +104,11 @@ class ExpertSpec(BaseModel):
     lora: LoraDefaults
     dataset: str | None = Field(default=None, description="Name of a registered dataset spec.")
     prompt_template: PromptTemplate = Field(
-        default=DEFAULT_TEMPLATE, description="How a query is framed for this expert, in training and serving."
+        default=DEFAULT_TEMPLATE,
+        description="How a query is framed for this expert, in training and serving.",
     )
     routing: RoutingExamples = Field(default_factory=RoutingExamples)
     plugin: str | None = Field(default=None, description="Set by the plugin manager.")
-
-
 
 
 class TextExample(BaseModel):
@@ -143,24 +142,29 @@ class DatasetSpec(BaseModel):
     )
     plugin: str | None = None
 
-
     def load(self, split: str = "train", limit: int | None = None, offline: bool = True) -> list[TextExample]:
         """Read up to ``limit`` examples of ``split``; ``offline`` uses the bundled sample."""
         if split not in self.splits:
             from .errors import NotFoundError
 
-            raise NotFoundError(f"dataset {self.name!r} has no split {split!r} (it has {', '.join(self.splits)})")
+            raise NotFoundError(
+                f"dataset {self.name!r} has no split {split!r} (it has {', '.join(self.splits)})"
+            )
         from .errors import DatasetError, MoleError
 
         out: list[TextExample] = []
         try:
             for example in self.loader(split, limit, offline):
-                out.append(example if isinstance(example, TextExample) else TextExample.model_validate(example))
+                out.append(
+                    example if isinstance(example, TextExample) else TextExample.model_validate(example)
+                )
                 if limit is not None and len(out) >= limit:
                     break
         except MoleError:
             raise
-        except Exception as exc:  # a plugin's bug or an unreachable Hub is named, not a traceback for the user
+        except (
+            Exception
+        ) as exc:  # a plugin's bug or an unreachable Hub is named, not a traceback for the user
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if not out:  # nothing read at all: most likely the source itself (network, missing file)
                 where = "its bundled sample" if offline else f"the Hub ({self.hub_id or self.name})"
@@ -185,4 +189,3 @@ class RouterSpec(BaseModel):
     load: Callable[..., Any] = Field(description="load(directory) -> Router", exclude=True)
     needs_training: bool = True
     plugin: str | None = None
-

@@ -621,7 +621,6 @@ def _register(
     )
 
 
-
 def _finish(work: Path, keep_adapter: bool) -> None:
     """Drop checkpoints once the adapter is registered; keep the adapter copy only in a chosen --output."""
     for _, path in checkpoints(work):

@@ -13,7 +13,12 @@ from .routing_examples import ROUTING
 
 PAPER_EXPERTS = (
     ("reasoning", 64, "gsm8k", "Multi-step mathematical reasoning: word problems, equations, proofs."),
-    ("knowledge", 32, "wikitext-knowledge", "Analysis, comparison and argument about history, ideas and society."),
+    (
+        "knowledge",
+        32,
+        "wikitext-knowledge",
+        "Analysis, comparison and argument about history, ideas and society.",
+    ),
     ("qa", 16, "wikitext-qa", "Explanations: how and why things work or happen."),
     ("factoid", 8, "wikitext-factoid", "Short factual answers: who, what, when, where, how many."),
 )

@@ -93,7 +93,9 @@ def register_plugin() -> Iterator[Callable[[object, str], None]]:
         remove()
 
 
-def run_mole(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_mole(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run the real ``mole`` CLI in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

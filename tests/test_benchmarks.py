@@ -24,7 +24,10 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--scale", "tiny", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads((out / "benchmarks.json").read_text()), (out / "benchmarks.md").read_text()
@@ -89,7 +92,10 @@ def test_generation_ways_checks_and_bf16(bench: tuple[dict[str, Any], str]) -> N
         assert {"stacked", "merged"} <= set(gen["ways"])
         for key in ("mixed", "one_expert"):
             assert checks[key]["rows_identical"] == 1.0
-            assert checks[key]["max_abs_logit_diff"] <= 1e-3 and checks[key]["prefill_max_abs_logit_diff"] <= 1e-3
+            assert (
+                checks[key]["max_abs_logit_diff"] <= 1e-3
+                and checks[key]["prefill_max_abs_logit_diff"] <= 1e-3
+            )
         assert checks["base_bit_identical_after_merged_batches"]
     assert set(gen["routing_share_of_generation"]) == {"bert-tiny", "minilm", "embedding"}
     assert 0 <= gen["bf16"]["stacked_tokens_vs_fp32"]["tokens_equal"] <= 1
@@ -113,8 +119,14 @@ def test_document_and_targets(bench: tuple[dict[str, Any], str]) -> None:
     names = {t["name"].split(" (")[0] for t in results["targets"]}
     assert {"mixed batch, 4 experts", "routing cost", "memory added per expert"} <= names
     assert all(t["pass"] in (True, False) for t in results["targets"])
-    for heading in ("## Targets", "## Memory", "## The paper's table", "## Routing speed", "## Generation",
-                    "## Adapters"):
+    for heading in (
+        "## Targets",
+        "## Memory",
+        "## The paper's table",
+        "## Routing speed",
+        "## Generation",
+        "## Adapters",
+    ):
         assert heading in doc
     assert results["machine"]["torch"] in doc and "GPU" in doc
 
@@ -124,24 +136,43 @@ def test_statistics_helpers() -> None:
 
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([1.0, 2.0], 99) == 2.0
     calls: list[str] = []
-    rounds = alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 2, only_first={"b": 1})
+    rounds = alternate(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 2, only_first={"b": 1}
+    )
     assert calls == ["a", "b", "a"] and "b" not in rounds[1]
     stats = summarise([{"a": 1.0, "b": 2.0}, {"a": 1.0}], "a")
     assert stats["b"]["speed_vs_a"] == 0.5 and stats["a"]["speed_vs_a"] == 1.0
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmarks.run", "--scale", "tiny", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--scale", "tiny", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
-def test_gpu_section_is_kept_beside_the_cpu_figures(bench: tuple[dict[str, Any], str], tmp_path: Path) -> None:
+def test_gpu_section_is_kept_beside_the_cpu_figures(
+    bench: tuple[dict[str, Any], str], tmp_path: Path
+) -> None:
     """A section measured on a GPU machine is merged under its own key; the CPU figures and targets stay."""
     results = bench[0]
     (tmp_path / "benchmarks.json").write_text(json.dumps(results))
     gpu = json.loads(json.dumps(results["sections"]["generation"]))
-    gpu.update(dtype="bfloat16", bf16=None, device={"device": "cuda", "name": "Test GPU 80GB", "memory_bytes": 2**36,
-                                                     "multiprocessors": 132, "torch": "x", "cuda": "13.0"})
+    gpu.update(
+        dtype="bfloat16",
+        bf16=None,
+        device={
+            "device": "cuda",
+            "name": "Test GPU 80GB",
+            "memory_bytes": 2**36,
+            "multiprocessors": 132,
+            "torch": "x",
+            "cuda": "13.0",
+        },
+    )
     gpu["ways"]["stacked"]["speed_vs_base"] = 0.123
     (tmp_path / "gpu.json").write_text(json.dumps(gpu))
     done = _run("--out", str(tmp_path), "--add-section", f"generation@cuda/bfloat16={tmp_path / 'gpu.json'}")

@@ -17,7 +17,16 @@ def test_init_add_list_show_remove(cli, tmp_path: Path, tiny_base: Path, adapter
     reg = tmp_path / "reg"
     result = cli("init", str(reg), "--base", str(tiny_base))
     assert result.exit_code == 0, result.output
-    result = cli("add-expert", "alpha", "--adapter", str(adapter_factory(rank=8)), "--task", "first", "--registry", str(reg))
+    result = cli(
+        "add-expert",
+        "alpha",
+        "--adapter",
+        str(adapter_factory(rank=8)),
+        "--task",
+        "first",
+        "--registry",
+        str(reg),
+    )
     assert result.exit_code == 0 and "registered alpha (r=8" in result.output
     listed = json.loads(cli("list", "--json", "--registry", str(reg)).output)
     assert [e["name"] for e in listed["experts"]] == ["alpha"]
@@ -31,7 +40,9 @@ def test_init_add_list_show_remove(cli, tmp_path: Path, tiny_base: Path, adapter
 
 
 def test_plugin_expert_name_fills_task_and_plugin(cli, registry: Registry, adapter_factory) -> None:
-    result = cli("add-expert", "reasoning", "--adapter", str(adapter_factory(rank=4)), "--registry", str(registry.root))
+    result = cli(
+        "add-expert", "reasoning", "--adapter", str(adapter_factory(rank=4)), "--registry", str(registry.root)
+    )
     assert result.exit_code == 0, result.output
     entry = registry.get_expert("reasoning")
     assert entry.plugin == "mole_plugins.experts" and "reasoning" in entry.task.lower()
@@ -77,9 +88,19 @@ def test_eight_concurrent_add_expert_processes_lose_no_entry(registry: Registry,
 
     def add(i: int) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "mole_core", "add-expert", f"e{i}", "--adapter", str(adapters[i]),
-             "--registry", str(registry.root)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "mole_core",
+                "add-expert",
+                f"e{i}",
+                "--adapter",
+                str(adapters[i]),
+                "--registry",
+                str(registry.root),
+            ],
+            capture_output=True,
+            text=True,
         )
 
     with ThreadPoolExecutor(8) as pool:

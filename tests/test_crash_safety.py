@@ -37,7 +37,9 @@ def test_sigkill_during_add_and_remove_never_corrupts(registry: Registry, adapte
             args = ["add-expert", f"e{trial}", "--adapter", str(rng.choice(adapters))]
         proc = subprocess.Popen(
             [sys.executable, "-m", "mole_core", *args, "--registry", str(registry.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
         time.sleep(rng.uniform(0.05, 1.2))
         proc.send_signal(signal.SIGKILL)
@@ -67,7 +69,9 @@ def _worker(root: str, worker: int, adapter: str, ops: int, queue) -> None:  # n
     queue.put(kept)
 
 
-def test_eight_processes_of_25_operations_leave_the_expected_manifest(registry: Registry, adapter_factory) -> None:
+def test_eight_processes_of_25_operations_leave_the_expected_manifest(
+    registry: Registry, adapter_factory
+) -> None:
     adapter = str(adapter_factory(rank=2))
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -89,7 +93,9 @@ PULL_KILL_TRIALS = 12
 
 def _kill_at_random(args: list[str], delay: float, env: dict[str, str] | None = None) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mole_core", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "mole_core", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
     time.sleep(delay)
@@ -97,14 +103,34 @@ def _kill_at_random(args: list[str], delay: float, env: dict[str, str] | None = 
     proc.wait()
 
 
-def test_sigkill_during_train_expert_never_lists_a_half_trained_expert(registry: Registry, tmp_path: Path) -> None:
+def test_sigkill_during_train_expert_never_lists_a_half_trained_expert(
+    registry: Registry, tmp_path: Path
+) -> None:
     import json
 
     data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"{i}+{i}=", "completion": str(2 * i)}) + "\n" for i in range(40)))
+    data.write_text(
+        "".join(json.dumps({"prompt": f"{i}+{i}=", "completion": str(2 * i)}) + "\n" for i in range(40))
+    )
     rng = random.Random(7)
-    args = ["train-expert", "adder", "--data", str(data), "--max-steps", "6", "--batch-size", "2",
-            "--grad-accum", "1", "--max-length", "32", "--lr", "1e-3", "--registry", str(registry.root)]
+    args = [
+        "train-expert",
+        "adder",
+        "--data",
+        str(data),
+        "--max-steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "1",
+        "--max-length",
+        "32",
+        "--lr",
+        "1e-3",
+        "--registry",
+        str(registry.root),
+    ]
     for _ in range(TRAIN_KILL_TRIALS):
         _kill_at_random(args, rng.uniform(0.5, 9.0))
         names = _assert_consistent(registry)
@@ -130,7 +156,10 @@ def test_sigkill_during_pull_registers_nothing_partial(
     rng = random.Random(11)
     for trial in range(PULL_KILL_TRIALS):
         name = f"p{trial}"
-        _kill_at_random(["pull", "mole-tester/pulled", "--name", name, "--registry", str(registry.root)],
-                        rng.uniform(0.3, 4.0), env=env.env)
+        _kill_at_random(
+            ["pull", "mole-tester/pulled", "--name", name, "--registry", str(registry.root)],
+            rng.uniform(0.3, 4.0),
+            env=env.env,
+        )
         names = _assert_consistent(registry)
         assert set(names) <= {f"p{i}" for i in range(trial + 1)}

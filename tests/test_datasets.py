@@ -266,19 +266,29 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     calls: list[tuple] = []
     wikitext = {
-        "train": [" = Alpha River = \n", " The Alpha River is 120 km long and drains 3 @,@ 400 km2 of farmland , "
-                  "according to a survey made in 1998 by the regional water authority . \n",
-                  " = = Course = = \n", " It rises in the hills and flows for 120 km through the plain to the sea , "
-                  "passing 12 towns on its way , the largest of which has 40 @,@ 000 people . \n"] * 3,
-        "test": [" = Beta Peak = \n", " Beta Peak rises to 2 @,@ 310 m and was first climbed in 1857 by a party "
-                 "of four guides and two surveyors from the capital . \n"],
+        "train": [
+            " = Alpha River = \n",
+            " The Alpha River is 120 km long and drains 3 @,@ 400 km2 of farmland , "
+            "according to a survey made in 1998 by the regional water authority . \n",
+            " = = Course = = \n",
+            " It rises in the hills and flows for 120 km through the plain to the sea , "
+            "passing 12 towns on its way , the largest of which has 40 @,@ 000 people . \n",
+        ]
+        * 3,
+        "test": [
+            " = Beta Peak = \n",
+            " Beta Peak rises to 2 @,@ 310 m and was first climbed in 1857 by a party "
+            "of four guides and two surveyors from the capital . \n",
+        ],
     }
 
     def load_dataset(path: str, name: str | None = None, split: str = "train", **_: object) -> list[dict]:
         calls.append((path, name, split))
         if path == "openai/gsm8k":
-            return [{"question": f"Q{i}: what is {i}+{i}?", "answer": f"{i}+{i}={2 * i}\n#### {2 * i}"}
-                    for i in range(5)]
+            return [
+                {"question": f"Q{i}: what is {i}+{i}?", "answer": f"{i}+{i}={2 * i}\n#### {2 * i}"}
+                for i in range(5)
+            ]
         if (path, name) == builtin.WIKITEXT_HUB:
             return [{"text": line} for line in wikitext[split]]
         raise FileNotFoundError(f"no dataset {path}")
@@ -293,26 +303,35 @@ def test_gsm8k_online_maps_hub_rows(fake_hub: list[tuple]) -> None:
     loaded = load_examples("gsm8k", split="test", limit=3, offline=False)
     examples = list(loaded.examples)
     assert fake_hub == [("openai/gsm8k", "main", "test")]
-    assert len(examples) == 3 and examples[1].prompt == "Q1: what is 1+1?" and examples[1].completion.endswith("#### 2")
+    assert (
+        len(examples) == 3
+        and examples[1].prompt == "Q1: what is 1+1?"
+        and examples[1].completion.endswith("#### 2")
+    )
     assert loaded.source == get_dataset_spec("gsm8k").hub_id
 
 
 def test_wikitext_views_online_read_the_hub_split_and_stay_disjoint(fake_hub: list[tuple]) -> None:
     train = {v: list(load_examples(v, split="train", offline=False).examples) for v in VIEWS}
     test = {v: list(load_examples(v, split="test", offline=False).examples) for v in VIEWS}
-    assert {c[2] for c in fake_hub} == {"train", "test"} and {c[:2] for c in fake_hub} == {builtin.WIKITEXT_HUB}
+    assert {c[2] for c in fake_hub} == {"train", "test"} and {c[:2] for c in fake_hub} == {
+        builtin.WIKITEXT_HUB
+    }
     every = [e for v in VIEWS for e in train[v] + test[v]]
     assert every, "the fake articles must yield examples"
     assert all("@" not in e.completion and " ," not in e.completion for e in every)  # tokenisation undone
     assert not {e.completion for e in every if "Beta Peak" in e.completion} & {
-        e.completion for v in VIEWS for e in train[v]}  # the test split's article never trains
+        e.completion for v in VIEWS for e in train[v]
+    }  # the test split's article never trains
 
 
 def test_online_failure_is_one_line_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     import datasets
 
     def offline_box(*args: object, **kwargs: object) -> None:
-        raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)\nmore detail")
+        raise ConnectionError(
+            "Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)\nmore detail"
+        )
 
     monkeypatch.setattr(datasets, "load_dataset", offline_box)
     with pytest.raises(Exception, match=r"cannot load dataset 'gsm8k' .*from the Hub .*try --offline") as err:

@@ -73,14 +73,26 @@ def test_runtime_loads_on_the_resolved_device(one_expert: Registry, no_gpu: None
 
 def test_generate_cli_device_option(cli, one_expert: Registry, no_gpu: None) -> None:
     reg = str(one_expert.root)
-    ok = cli("generate", "hi", "--expert", "alpha", "--max-new-tokens", "2", "--device", "cpu", "--json",
-             "--registry", reg)
+    ok = cli(
+        "generate",
+        "hi",
+        "--expert",
+        "alpha",
+        "--max-new-tokens",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+        "--registry",
+        reg,
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout.splitlines()[0])["expert"] == "alpha"
     bad = cli("generate", "hi", "--expert", "alpha", "--device", "cuda", "--registry", reg)
     assert bad.exit_code == 1
-    assert bad.output.strip().splitlines() == ["error: device 'cuda' asked for, but torch "
-                                               f"{torch.__version__} sees no CUDA GPU here"]
+    assert bad.output.strip().splitlines() == [
+        f"error: device 'cuda' asked for, but torch {torch.__version__} sees no CUDA GPU here"
+    ]
 
 
 def test_quickstart_refuses_a_missing_device_before_any_work(cli, tmp_path, no_gpu: None) -> None:

@@ -16,12 +16,39 @@ from mole_core import Manifest, ManifestError, MoleError
 from mole_core.adapters import read_adapter
 from mole_core.cli import cli
 
-FIELDS = ["schema_version", "base", "router", "experts", "id", "revision", "dtype", "name", "task", "rank",
-          "alpha", "target_modules", "base_model", "plugin", "path", "hub", "sha256", "examples", "training",
-          "labels", "repo_id", "commit", "created_at", "unknown"]
+FIELDS = [
+    "schema_version",
+    "base",
+    "router",
+    "experts",
+    "id",
+    "revision",
+    "dtype",
+    "name",
+    "task",
+    "rank",
+    "alpha",
+    "target_modules",
+    "base_model",
+    "plugin",
+    "path",
+    "hub",
+    "sha256",
+    "examples",
+    "training",
+    "labels",
+    "repo_id",
+    "commit",
+    "created_at",
+    "unknown",
+]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False),
-    st.text(max_size=20), st.sampled_from(["x", "org/model", "float32", "qa", "q_proj", "a" * 64, "0" * 64]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(["x", "org/model", "float32", "qa", "q_proj", "a" * 64, "0" * 64]),
 )
 values = st.recursive(
     scalars,
@@ -73,7 +100,8 @@ def test_arbitrary_text_manifests_never_crash(text: str) -> None:
 
 adapter_configs = st.dictionaries(
     st.sampled_from(["r", "lora_alpha", "target_modules", "peft_type", "base_model_name_or_path", "x"]),
-    values, max_size=6,
+    values,
+    max_size=6,
 )
 
 
@@ -93,10 +121,25 @@ def test_adapter_configs_are_valid_or_refused_in_one_line(tmp_path: Path, config
 
 
 COMMANDS = ["init", "add-expert", "remove-expert", "list", "show", "validate", "plugins", "schema"]
-OPTIONS = ["--registry", "--base", "--adapter", "--rank", "--alpha", "--json", "--task", "--example", "--hub",
-           "--replace", "--dtype", "-v", "--allow-pickle"]
+OPTIONS = [
+    "--registry",
+    "--base",
+    "--adapter",
+    "--rank",
+    "--alpha",
+    "--json",
+    "--task",
+    "--example",
+    "--hub",
+    "--replace",
+    "--dtype",
+    "-v",
+    "--allow-pickle",
+]
 arguments = st.lists(
-    st.one_of(st.sampled_from(OPTIONS), st.text(max_size=12), st.sampled_from(["-1", "0", "1e9", "nan", "", " "])),
+    st.one_of(
+        st.sampled_from(OPTIONS), st.text(max_size=12), st.sampled_from(["-1", "0", "1e9", "nan", "", " "])
+    ),
     max_size=6,
 )
 

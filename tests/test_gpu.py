@@ -67,7 +67,18 @@ def test_merged_batch_leaves_gpu_base_weights_bit_identical(three: Registry) -> 
 
 
 def test_generate_cli_on_the_gpu(cli, three: Registry) -> None:
-    result = cli("generate", "hello", "--expert", "gamma", "--max-new-tokens", "3", "--device", "cuda", "--json",
-                 "--registry", str(three.root))
+    result = cli(
+        "generate",
+        "hello",
+        "--expert",
+        "gamma",
+        "--max-new-tokens",
+        "3",
+        "--device",
+        "cuda",
+        "--json",
+        "--registry",
+        str(three.root),
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.splitlines()[0])["expert"] == "gamma"

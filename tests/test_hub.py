@@ -271,8 +271,13 @@ def test_push_then_pull_round_trip(
     source = Registry.init(tmp_path / "a", base=str(tiny_base))
     target = Registry.init(tmp_path / "b", base=str(tiny_base))
     adapter = adapter_factory(rank=8, seed=5)
-    pushed = source.add_expert("reasoning", adapter, task="Step by step", examples=["Why is the sky blue?"],
-                               prompt_template="Think step by step.\n{query}")
+    pushed = source.add_expert(
+        "reasoning",
+        adapter,
+        task="Step by step",
+        examples=["Why is the sky blue?"],
+        prompt_template="Think step by step.\n{query}",
+    )
 
     assert cli("push", "reasoning", "--repo-id", repo, "--registry", str(source.root)).exit_code == 0
     lfs_puts = server.requests_matching("PUT", r"/lfs/upload/")

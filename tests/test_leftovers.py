@@ -41,15 +41,22 @@ def test_validate_lists_leftovers_without_failing(cli, registry: Registry, adapt
     data = json.loads(result.stdout)
     assert data["ok"] and data["removed"] == []
     kinds = {Path(item["path"]).name: item["kind"] for item in data["leftovers"]}
-    assert kinds == {".beta.0123456789ab.tmp": "staging", ".alpha.ba9876543210.old": "replaced",
-                     ".gamma.removed": "removed", "delta": "unlisted", ".minilm.abcdefabcdef.tmp": "staging"}
+    assert kinds == {
+        ".beta.0123456789ab.tmp": "staging",
+        ".alpha.ba9876543210.old": "replaced",
+        ".gamma.removed": "removed",
+        "delta": "unlisted",
+        ".minilm.abcdefabcdef.tmp": "staging",
+    }
     assert all(item["bytes"] > 0 for item in data["leftovers"])
     assert all(p.exists() for p in debris.values())
     text = cli("validate", "--registry", str(registry.root)).output
     assert "leftover:" in text and "mole validate --clean" in text
 
 
-def test_clean_deletes_only_old_leftovers_and_nothing_listed(cli, registry: Registry, adapter_factory) -> None:
+def test_clean_deletes_only_old_leftovers_and_nothing_listed(
+    cli, registry: Registry, adapter_factory
+) -> None:
     adapter = adapter_factory(rank=4)
     registry.add_expert("alpha", adapter)
     debris = _crash_debris(registry, adapter)
@@ -59,7 +66,9 @@ def test_clean_deletes_only_old_leftovers_and_nothing_listed(cli, registry: Regi
     result = cli("validate", "--clean", "--json", "--registry", str(registry.root))
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert {Path(i["path"]).name for i in data["removed"]} == {debris[n].name for n in ("staging", "unlisted", "router")}
+    assert {Path(i["path"]).name for i in data["removed"]} == {
+        debris[n].name for n in ("staging", "unlisted", "router")
+    }
     assert not any(debris[n].exists() for n in ("staging", "unlisted", "router"))
     assert debris["replaced"].exists() and debris["removed"].exists(), "young ones may be a write in progress"
     assert registry.manifest_path.read_bytes() == manifest

@@ -38,8 +38,16 @@ def test_round_trip_keeps_every_field() -> None:
         (GOOD + "colour = 'red'\n", "experts[0] (alpha).colour", "unknown field"),
         (GOOD.replace("rank = 8", 'rank = "eight"'), "experts[0] (alpha).rank", "integer"),
         (GOOD.replace('id = "org/base"', ""), "base.id", "required field is missing"),
-        (GOOD + GOOD.split("\n", 3)[3].replace("[base]", ""), "experts[1].name", "duplicate expert name 'alpha'"),
-        (GOOD.replace('name = "alpha"', 'name = "Bad Name!"'), "experts[0] (Bad Name!).name", "must be 1-64 characters"),
+        (
+            GOOD + GOOD.split("\n", 3)[3].replace("[base]", ""),
+            "experts[1].name",
+            "duplicate expert name 'alpha'",
+        ),
+        (
+            GOOD.replace('name = "alpha"', 'name = "Bad Name!"'),
+            "experts[0] (Bad Name!).name",
+            "must be 1-64 characters",
+        ),
         ("schema_version = 99\n" + GOOD, "schema_version", "newer than this MoLE"),
     ],
 )
@@ -56,14 +64,19 @@ def test_bad_manifest_is_one_line_naming_file_and_field(text: str, field: str | 
 
 def test_schema_json_is_fresh() -> None:
     committed = (ROOT / "registry" / "schema.json").read_text()
-    assert committed == schema_text(), "registry/schema.json is stale: run `mole schema > registry/schema.json`"
+    assert committed == schema_text(), (
+        "registry/schema.json is stale: run `mole schema > registry/schema.json`"
+    )
 
 
 def test_paper_manifest_describes_the_paper_setup() -> None:
     manifest = Manifest.read(ROOT / "registry" / "paper.toml")
     assert manifest.base.id == "meta-llama/Llama-3.2-3B"
     assert [(e.name, e.rank, e.alpha) for e in manifest.experts] == [
-        ("reasoning", 64, 64.0), ("knowledge", 32, 32.0), ("qa", 16, 16.0), ("factoid", 8, 8.0)
+        ("reasoning", 64, 64.0),
+        ("knowledge", 32, 32.0),
+        ("qa", 16, 16.0),
+        ("factoid", 8, 8.0),
     ]
     assert all(len(e.target_modules) == 7 for e in manifest.experts)
     assert manifest.router is not None and manifest.router.name == "bert-tiny"

@@ -22,12 +22,16 @@ def three(registry: Registry, adapter_factory) -> Registry:
 def test_measured_bytes_match_independent_counts(three: Registry) -> None:
     mole = MoLE.from_registry(three.root, load_router=False)
     report = measure(mole, full_models=2)
-    base_params = sum(p.numel() * p.element_size() for n, p in mole.model.named_parameters() if "lora_" not in n)
+    base_params = sum(
+        p.numel() * p.element_size() for n, p in mole.model.named_parameters() if "lora_" not in n
+    )
     assert report.base_tensor_bytes >= base_params  # + buffers (rotary inv_freq)
     for expert in report.experts:
         on_disk = load_file(str(three.root / "experts" / expert.name / "adapter_model.safetensors"))
         assert expert.tensor_bytes == sum(t.numel() * t.element_size() for t in on_disk.values())
-    assert [e.tensor_bytes for e in report.experts] == sorted((e.tensor_bytes for e in report.experts), reverse=True)
+    assert [e.tensor_bytes for e in report.experts] == sorted(
+        (e.tensor_bytes for e in report.experts), reverse=True
+    )
     assert report.full_models_measured == 2 and report.full_total_extrapolated
     assert report.full_models[0].tensor_bytes == pytest.approx(report.base_tensor_bytes, rel=0.01)
     assert report.full_total_bytes == pytest.approx(3 * report.full_models[0].tensor_bytes, rel=0.01)
@@ -59,7 +63,6 @@ def test_touch_makes_memory_mapped_weights_resident(tmp_path) -> None:  # noqa: 
     before = rss()
     touch([mapped])
     assert rss() - before > 0.8 * size
-
 
 
 def test_memory_without_a_loadable_router_still_measures(cli, three: Registry, monkeypatch) -> None:  # noqa: ANN001

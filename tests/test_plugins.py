@@ -93,9 +93,20 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The third-party example plugin, pip-installed into its own target directory."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(ROOT / "examples" / "mole-expert-code")],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT / "examples" / "mole-expert-code"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target
 
@@ -104,7 +115,9 @@ def _mole(*args: str, site: Path, **env: str) -> subprocess.CompletedProcess:
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "mole_core", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "mole_core", *args],
+        capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(site), **env},
     )
 
@@ -120,9 +133,18 @@ def test_third_party_plugin_is_listed_by_unchanged_core(installed_example: Path)
     assert "code" not in [p["name"] for p in only_none["plugins"]]
 
 
-def test_third_party_expert_can_be_registered(installed_example: Path, registry: Registry, adapter_factory) -> None:
-    proc = _mole("add-expert", "code", "--adapter", str(adapter_factory(rank=16)), "--registry", str(registry.root),
-                 site=installed_example)
+def test_third_party_expert_can_be_registered(
+    installed_example: Path, registry: Registry, adapter_factory
+) -> None:
+    proc = _mole(
+        "add-expert",
+        "code",
+        "--adapter",
+        str(adapter_factory(rank=16)),
+        "--registry",
+        str(registry.root),
+        site=installed_example,
+    )
     assert proc.returncode == 0, proc.stderr
     entry = registry.get_expert("code")
     assert entry.plugin == "code" and entry.rank == 16 and "Python" in entry.task

@@ -37,29 +37,53 @@ def test_registry_records_and_checks_the_template(registry: Registry, adapter_fa
 
 def test_add_expert_cli_option_and_one_line_refusal(cli, registry: Registry, adapter_factory) -> None:
     reg = str(registry.root)
-    ok = cli("add-expert", "alpha", "--adapter", str(adapter_factory(rank=4)), "--prompt-template", TEMPLATE,
-             "--json", "--registry", reg)
+    ok = cli(
+        "add-expert",
+        "alpha",
+        "--adapter",
+        str(adapter_factory(rank=4)),
+        "--prompt-template",
+        TEMPLATE,
+        "--json",
+        "--registry",
+        reg,
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["prompt_template"] == TEMPLATE
-    bad = cli("add-expert", "beta", "--adapter", str(adapter_factory(rank=2)), "--prompt-template", "oops",
-              "--registry", reg)
+    bad = cli(
+        "add-expert",
+        "beta",
+        "--adapter",
+        str(adapter_factory(rank=2)),
+        "--prompt-template",
+        "oops",
+        "--registry",
+        reg,
+    )
     assert bad.exit_code != 0 and bad.output.strip().count("\n") == 0 and "{query}" in bad.output
     assert registry.load().expert("beta") is None
 
 
-def test_plugin_spec_template_is_used_unless_given(registry: Registry, adapter_factory, register_plugin) -> None:
+def test_plugin_spec_template_is_used_unless_given(
+    registry: Registry, adapter_factory, register_plugin
+) -> None:
     from mole_core.experts import add_expert
     from mole_core.hookspecs import hookimpl
 
     class Plugin:
         @hookimpl
         def register_experts(self, register):  # noqa: ANN001, ANN201
-            register(ExpertSpec(name="poet", task="Verse", lora=LoraDefaults(rank=4), prompt_template="Poem: {query}"))
+            register(
+                ExpertSpec(
+                    name="poet", task="Verse", lora=LoraDefaults(rank=4), prompt_template="Poem: {query}"
+                )
+            )
 
     register_plugin(Plugin(), "poet-plugin")
     assert add_expert(registry, "poet", adapter=adapter_factory(rank=4)).prompt_template == "Poem: {query}"
-    given = add_expert(registry, "poet", adapter=adapter_factory(rank=4), prompt_template="Verse: {query}",
-                       replace=True)
+    given = add_expert(
+        registry, "poet", adapter=adapter_factory(rank=4), prompt_template="Verse: {query}", replace=True
+    )
     assert given.prompt_template == "Verse: {query}"
 
 
@@ -95,7 +119,9 @@ def test_training_frames_prompts_and_records_the_template(registry: Registry, tm
     from mole_core import training
 
     data = tmp_path / "d.jsonl"
-    data.write_text("\n".join(json.dumps({"prompt": f"{i}+{i}?", "completion": str(2 * i)}) for i in range(6)))
+    data.write_text(
+        "\n".join(json.dumps({"prompt": f"{i}+{i}?", "completion": str(2 * i)}) for i in range(6))
+    )
     settings = training.build_settings(overrides={
         "data": data, "max_steps": 1, "batch_size": 2, "grad_accum": 1, "warmup": 0, "max_length": 48, "rank": 2,
         "lr": 1e-3, "prompt_template": "Add: {query}",
@@ -135,7 +161,9 @@ def test_loss_table_scores_each_expert_on_framed_prompts(monkeypatch: pytest.Mon
     monkeypatch.setattr(evaluation, "active_adapter", lambda model, name: current.append(name) or _null())
     monkeypatch.setattr(evaluation, "LossTable", lambda **kw: kw)
     sets = {"math": [TextExample(prompt="1+1?", completion="2")]}
-    evaluation.loss_table(None, None, ["alpha"], sets, {"math": ["alpha"]}, templates={"alpha": "Math: {query}"})
+    evaluation.loss_table(
+        None, None, ["alpha"], sets, {"math": ["alpha"]}, templates={"alpha": "Math: {query}"}
+    )
     assert seen == {"base": ["1+1?"], "alpha": ["Math: 1+1?"]}
 
 

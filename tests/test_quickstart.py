@@ -7,8 +7,24 @@ from pathlib import Path
 
 from mole_core import Registry
 
-SMALL = ["--steps", "2", "--limit", "8", "--max-length", "48", "--router", "bert-tiny", "--router-size", "120",
-         "--eval-texts", "2", "--full-models", "1", "--max-new-tokens", "4"]
+SMALL = [
+    "--steps",
+    "2",
+    "--limit",
+    "8",
+    "--max-length",
+    "48",
+    "--router",
+    "bert-tiny",
+    "--router-size",
+    "120",
+    "--eval-texts",
+    "2",
+    "--full-models",
+    "1",
+    "--max-new-tokens",
+    "4",
+]
 
 
 def test_quickstart_end_to_end_then_reuse(cli, tmp_path: Path, tiny_base: Path) -> None:

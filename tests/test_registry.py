@@ -15,7 +15,9 @@ def test_add_expert_reads_config_copies_and_records_sha(registry: Registry, adap
     adapter = adapter_factory(rank=8, alpha=16)
     entry = registry.add_expert("alpha", adapter, task="testing")
     assert (entry.rank, entry.alpha) == (8, 16.0)
-    assert entry.target_modules == sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    assert entry.target_modules == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
     copied = registry.root / "experts" / "alpha" / "adapter_model.safetensors"
     assert copied.is_file() and entry.sha256 == sha256_file(adapter / "adapter_model.safetensors")
     assert registry.get_expert("alpha").task == "testing"
@@ -73,7 +75,9 @@ def test_remove_expert_deletes_entry_and_files(registry: Registry, adapter_facto
         registry.remove_expert("alpha")
 
 
-def test_validate_reports_tampering_missing_files_and_config_drift(registry: Registry, adapter_factory) -> None:
+def test_validate_reports_tampering_missing_files_and_config_drift(
+    registry: Registry, adapter_factory
+) -> None:
     registry.add_expert("alpha", adapter_factory(rank=4))
     registry.add_expert("beta", adapter_factory(rank=8))
     registry.add_expert("gamma", adapter_factory(rank=4, seed=3))
@@ -98,7 +102,9 @@ def test_failed_add_leaves_no_staging_directory(registry: Registry, adapter_fact
     assert registry.experts() == []
 
 
-def test_manifest_write_is_atomic(registry: Registry, adapter_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_manifest_write_is_atomic(
+    registry: Registry, adapter_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     registry.add_expert("alpha", adapter_factory(rank=4))
     before = registry.manifest_path.read_text()
 
@@ -118,7 +124,9 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
         Registry.init(tmp_path, base="org/model")
 
 
-def test_opted_in_pickle_is_converted_to_safetensors(registry: Registry, adapter_factory, copy_adapter) -> None:
+def test_opted_in_pickle_is_converted_to_safetensors(
+    registry: Registry, adapter_factory, copy_adapter
+) -> None:
     import torch
     from safetensors.torch import load_file
 
@@ -135,7 +143,9 @@ def test_opted_in_pickle_is_converted_to_safetensors(registry: Registry, adapter
     assert registry.validate() == []
 
 
-def test_pickle_with_code_is_refused_even_when_opted_in(registry: Registry, adapter_factory, copy_adapter) -> None:
+def test_pickle_with_code_is_refused_even_when_opted_in(
+    registry: Registry, adapter_factory, copy_adapter
+) -> None:
     import pickle
 
     adapter = copy_adapter(adapter_factory(rank=4))

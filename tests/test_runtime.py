@@ -66,7 +66,9 @@ def test_mixed_batch_rows_equal_running_alone(loaded: MoLE) -> None:
 
 def test_forced_expert_and_base_differ(loaded: MoLE) -> None:
     q = ["tell me something"]
-    texts = {name: loaded.generate(q, expert=name, max_new_tokens=10)[0] for name in ("alpha", "beta", "base")}
+    texts = {
+        name: loaded.generate(q, expert=name, max_new_tokens=10)[0] for name in ("alpha", "beta", "base")
+    }
     assert texts["base"].expert == "base" and texts["base"].scores == {}
     assert texts["alpha"].expert == "alpha"
     assert len({t.text for t in texts.values()}) > 1, "adapters must change the output of a random tiny model"
@@ -82,7 +84,9 @@ def test_top_k_one_equals_single_expert_and_blend_is_cached(loaded: MoLE) -> Non
     single = loaded.generate(QUERIES[:1], max_new_tokens=6, expert="alpha")[0].text
     assert loaded.generate(QUERIES[:1], max_new_tokens=6, top_k=1)[0].text == single
     blended = loaded.generate(QUERIES[:1], max_new_tokens=6, top_k=2)[0]
-    assert set(blended.experts) == {"alpha", "beta"} and sum(blended.experts.values()) == pytest.approx(1.0, abs=0.02)
+    assert set(blended.experts) == {"alpha", "beta"} and sum(blended.experts.values()) == pytest.approx(
+        1.0, abs=0.02
+    )
     adapters_before = set(loaded.model.peft_config)
     loaded.generate(QUERIES[:1], max_new_tokens=6, top_k=2)
     assert set(loaded.model.peft_config) == adapters_before, "the same blend must be reused"
@@ -117,20 +121,27 @@ def test_tampered_adapter_is_refused_at_load(registry: Registry, adapter_factory
         MoLE.from_registry(registry.root, load_router=False)
 
 
-def test_adapter_for_another_base_is_refused_at_load(registry: Registry, adapter_factory, other_base: Path) -> None:
+def test_adapter_for_another_base_is_refused_at_load(
+    registry: Registry, adapter_factory, other_base: Path
+) -> None:
     entry = registry.add_expert("alpha", adapter_factory(rank=4))
     foreign = adapter_factory(rank=4, base=other_base)
     target = registry.root / entry.path
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         (target / name).write_bytes((foreign / name).read_bytes())
-    registry.update_expert("alpha", sha256=__import__("mole_core.adapters").adapters.sha256_file(target / "adapter_model.safetensors"))
+    registry.update_expert(
+        "alpha",
+        sha256=__import__("mole_core.adapters").adapters.sha256_file(target / "adapter_model.safetensors"),
+    )
     with pytest.raises(AdapterError, match="does not fit base model"):
         MoLE.from_registry(registry.root, load_router=False)
 
 
 def test_generate_cli_json_forced_expert(cli, loaded: MoLE) -> None:
     reg = str(loaded.registry.root)
-    result = cli("generate", "hello there", "--expert", "beta", "--max-new-tokens", "4", "--json", "--registry", reg)
+    result = cli(
+        "generate", "hello there", "--expert", "beta", "--max-new-tokens", "4", "--json", "--registry", reg
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout.strip().splitlines()[0])
     assert row["expert"] == "beta" and row["query"] == "hello there"
@@ -145,7 +156,8 @@ def test_expert_added_to_a_running_system_is_attached_and_routed(registry: Regis
     registry.add_expert("beta", adapter_factory(rank=4, seed=2), examples=["Who wrote Hamlet?"])
     mole = MoLE.from_registry(registry.root, router=build_embedding_router(registry.load()))
     entry = registry.add_expert(
-        "code", adapter_factory(rank=2, seed=3),
+        "code",
+        adapter_factory(rank=2, seed=3),
         examples=["Write a Python function that reverses a string", "How do I read a CSV file in Python?"],
     )
     mole.add_expert(entry)

@@ -83,7 +83,8 @@ def make_adapter(
         r=rank,
         lora_alpha=alpha if alpha is not None else rank,
         lora_dropout=0.1,
-        target_modules=targets or ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        target_modules=targets
+        or ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         init_lora_weights=False,
         task_type="CAUSAL_LM",
     )

@@ -21,16 +21,24 @@ HEADINGS = {
 
 
 @cli.command()
-@click.argument("directory", required=False, default="mole-demo", type=click.Path(file_okay=False, path_type=Path))
+@click.argument(
+    "directory", required=False, default="mole-demo", type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--base", help="Base model (default: the embedded SmolLM2-135M-Instruct).")
 @click.option("--steps", type=click.IntRange(min=1), help="Training steps per expert [12].")
 @click.option("--limit", type=click.IntRange(min=1), help="Training examples per expert [400].")
 @click.option("--max-length", type=click.IntRange(min=16), help="Tokens per training example [256].")
 @click.option("--router", help="Router kind [minilm].")
 @click.option("--router-size", type=click.IntRange(min=8), help="Synthesized routing queries [10000].")
-@click.option("--eval-texts", type=click.IntRange(min=0), help="Held-out texts per domain for the loss table [16].")
-@click.option("--eval-gsm8k", type=click.IntRange(min=0), help="GSM8K problems for exact match [0: slow on CPU].")
-@click.option("--full-models", type=click.IntRange(min=0), help="Full models loaded for the memory comparison [2].")
+@click.option(
+    "--eval-texts", type=click.IntRange(min=0), help="Held-out texts per domain for the loss table [16]."
+)
+@click.option(
+    "--eval-gsm8k", type=click.IntRange(min=0), help="GSM8K problems for exact match [0: slow on CPU]."
+)
+@click.option(
+    "--full-models", type=click.IntRange(min=0), help="Full models loaded for the memory comparison [2]."
+)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="Tokens per demo answer [48].")
 @device_option
 @json_option
@@ -68,9 +76,14 @@ def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
             for line in format_report(EvalReport.model_validate(event.data["evaluation"])):
                 out(f"  {line}")
 
-    report = run(directory, settings, on_event=on_event, trainer_callbacks=lambda name: [progress_callback(desc=name)],
-                 progress=progress_bars())
+    report = run(
+        directory,
+        settings,
+        on_event=on_event,
+        trainer_callbacks=lambda name: [progress_callback(desc=name)],
+        progress=progress_bars(),
+    )
     if as_json:
         echo_json(report.model_dump())
         return
-    click.secho(f"\nDone. Try: mole generate \"your question\" --registry {directory}", bold=True)
+    click.secho(f'\nDone. Try: mole generate "your question" --registry {directory}', bold=True)

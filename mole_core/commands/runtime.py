@@ -31,7 +31,12 @@ def _gb(n: int) -> str:
 
 @cli.command()
 @click.argument("queries", nargs=-1)
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), help="Plain lines or JSONL with 'query'.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plain lines or JSONL with 'query'.",
+)
 @json_option
 @registry_option
 def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_dir: Path) -> None:
@@ -61,9 +66,16 @@ def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_d
 
 @cli.command()
 @click.argument("queries", nargs=-1)
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), help="Plain lines or JSONL with 'query'.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plain lines or JSONL with 'query'.",
+)
 @click.option("--expert", help="Force this expert for every query ('base' = the bare base model).")
-@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Blend the K best experts.")
+@click.option(
+    "--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Blend the K best experts."
+)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--sample", is_flag=True, help="Sample instead of greedy decoding.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
@@ -95,8 +107,14 @@ def generate(
     mole = MoLE.from_registry(registry_dir, device=device, load_router=expert is None)
     for chunk in chunks(source, batch_size):
         results = mole.generate(
-            chunk, max_new_tokens=max_new_tokens, expert=expert, top_k=top_k,
-            do_sample=sample, temperature=temperature, top_p=top_p, seed=seed,
+            chunk,
+            max_new_tokens=max_new_tokens,
+            expert=expert,
+            top_k=top_k,
+            do_sample=sample,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
         )
         for g in results:
             if as_json:
@@ -107,8 +125,13 @@ def generate(
 
 
 @cli.command()
-@click.option("--full-models", type=click.IntRange(min=0), default=2, show_default=True,
-              help="How many merged full models to load and measure (the rest are extrapolated).")
+@click.option(
+    "--full-models",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="How many merged full models to load and measure (the rest are extrapolated).",
+)
 @json_option
 @registry_option
 def memory(full_models: int, as_json: bool, registry_dir: Path) -> None:
@@ -150,7 +173,8 @@ def format_memory(report) -> str:  # noqa: ANN001 - MemoryReport
         lines.append(f"  full model {m.name:23} {_gb(m.tensor_bytes):>12}   (RSS +{_gb(m.rss_delta_bytes)})")
     how = (
         f"{report.full_models_measured} measured, the rest extrapolated"
-        if report.full_total_extrapolated else "all measured"
+        if report.full_total_extrapolated
+        else "all measured"
     )
     lines.append(f"  {f'{report.n_experts} full models ({how})':34} {_gb(report.full_total_bytes):>12}")
     lines.append("")

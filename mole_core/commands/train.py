@@ -71,7 +71,9 @@ def _show_plan(plan: dict[str, Any], json_mode: bool) -> None:
 )
 @click.option("--quick", is_flag=True, help="Demo preset: lr 2e-4, 25 steps, batch 4, 256 tokens.")
 @click.option("--dataset", help="Dataset plugin name (default: the expert spec's dataset).")
-@click.option("--prompt-template", help="Frame each prompt, with {query} where it goes [the spec's, else {query}].")
+@click.option(
+    "--prompt-template", help="Frame each prompt, with {query} where it goes [the spec's, else {query}]."
+)
 @click.option(
     "--data", type=click.Path(path_type=Path), help="Local JSONL (prompt/completion or text) or text file."
 )
@@ -139,8 +141,6 @@ def train_expert(
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
-
-
 
 
 @cli.command("eval")

@@ -11,9 +11,19 @@ from typing import Any
 from mole_core import RouterSpec, hookimpl
 
 ROUTERS = (
-    ("bert-tiny", "bert_tiny", "The paper's BERT-tiny sequence classifier (offline: word embeddings start from MiniLM's).", True),
+    (
+        "bert-tiny",
+        "bert_tiny",
+        "The paper's BERT-tiny sequence classifier (offline: word embeddings start from MiniLM's).",
+        True,
+    ),
     ("minilm", "minilm", "A classifier on the pretrained MiniLM-L6 sentence encoder.", True),
-    ("embedding", "embedding", "Nearest expert by MiniLM similarity to its example queries; no training.", False),
+    (
+        "embedding",
+        "embedding",
+        "Nearest expert by MiniLM similarity to its example queries; no training.",
+        False,
+    ),
 )
 
 

@@ -27,13 +27,24 @@ def register_experts(register):
                     "Implement {algorithm} in Python.",
                 ],
                 slots={
-                    "task": ["reverses a string", "reads a CSV file", "merges two sorted lists",
-                             "counts words in a file", "removes duplicates from a list"],
-                    "snippet": ["for i in range(10) print(i)", "def f(x): return x +", "x = [1, 2, 3].sort()"],
+                    "task": [
+                        "reverses a string",
+                        "reads a CSV file",
+                        "merges two sorted lists",
+                        "counts words in a file",
+                        "removes duplicates from a list",
+                    ],
+                    "snippet": [
+                        "for i in range(10) print(i)",
+                        "def f(x): return x +",
+                        "x = [1, 2, 3].sort()",
+                    ],
                     "algorithm": ["binary search", "quicksort", "a linked list", "depth-first search"],
                 },
-                examples=["Write a Python function to check whether a number is prime.",
-                          "How do I read a JSON file in Python?"],
+                examples=[
+                    "Write a Python function to check whether a number is prime.",
+                    "How do I read a JSON file in Python?",
+                ],
             ),
         )
     )
