@@ -6,12 +6,14 @@ An expert spec need not be trained yet, and a registered adapter need not have a
 
 from __future__ import annotations
 
+import os
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -92,6 +94,34 @@ class RoutingExamples(BaseModel):
                 if not self.slots.get(slot):
                     raise ValueError(f"template {template!r} uses slot {slot!r} that has no fillers")
         return self
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> RoutingExamples:
+        """Read routing examples from a TOML file (the format in docs/routing.md).
+
+        Top-level keys: ``examples``, ``templates`` (lists of strings), ``dataset_queries`` (bool) and a
+        ``[slots]`` table of filler lists. Plugins keep their examples as such files, next to their code.
+        """
+        from .errors import MoleError
+
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MoleError(f"routing examples file {path} does not exist") from None
+        except UnicodeDecodeError:
+            raise MoleError(f"{path}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MoleError(f"{path}: invalid TOML ({exc})") from exc
+        except OSError as exc:
+            raise MoleError(f"{path}: cannot read ({exc.strerror})") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "file"
+            detail = first["msg"].removeprefix("Value error, ")
+            raise MoleError(f"{path}: {where}: {detail}") from None
 
 
 class ExpertSpec(BaseModel):

@@ -2,14 +2,16 @@
 
 Ranks follow the paper (64/32/16/8, alpha = rank, dropout 0.1, every attention and MLP projection).
 Unlike the paper, each expert names its own dataset, so experts 2-4 no longer train on identical rows.
-Routing examples live in :mod:`mole_plugins.routing_examples`.
+Routing examples are data: ``data/routing/<expert>.toml``, read with ``RoutingExamples.from_file``.
 """
 
 from __future__ import annotations
 
-from mole_core import ExpertSpec, LoraDefaults, hookimpl
+from pathlib import Path
 
-from .routing_examples import ROUTING
+from mole_core import ExpertSpec, LoraDefaults, RoutingExamples, hookimpl
+
+ROUTING_DIR = Path(__file__).parent / "data" / "routing"
 
 PAPER_EXPERTS = (
     ("reasoning", 64, "gsm8k", "Multi-step mathematical reasoning: word problems, equations, proofs."),
@@ -33,6 +35,6 @@ def register_experts(register) -> None:  # noqa: ANN001 - pluggy passes the call
                 task=task,
                 lora=LoraDefaults(rank=rank, alpha=rank, dropout=0.1),
                 dataset=dataset,
-                routing=ROUTING[name],
+                routing=RoutingExamples.from_file(ROUTING_DIR / f"{name}.toml"),
             )
         )

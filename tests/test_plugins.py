@@ -149,6 +149,7 @@ def test_third_party_expert_can_be_registered(
     entry = registry.get_expert("code")
     assert entry.plugin == "code" and entry.rank == 16 and "Python" in entry.task
     assert any("Python" in e for e in entry.examples)
+    assert "why does my python loop print the last item twice" in entry.examples  # read from routing.toml
 
 
 def test_broken_entry_point_is_reported_by_name(tmp_path: Path) -> None:

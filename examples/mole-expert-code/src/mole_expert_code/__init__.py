@@ -8,6 +8,7 @@ from pathlib import Path
 from mole_core import DatasetSpec, ExpertSpec, LoraDefaults, RoutingExamples, TextExample, hookimpl
 
 DATA = Path(__file__).parent / "code_snippets.jsonl"
+ROUTING = Path(__file__).parent / "routing.toml"
 
 
 @hookimpl
@@ -18,34 +19,7 @@ def register_experts(register):
             task="Write and explain short Python functions.",
             lora=LoraDefaults(rank=16),  # alpha defaults to the rank; all Llama projections
             dataset="code-snippets",
-            routing=RoutingExamples(
-                templates=[
-                    "Write a Python function that {task}.",
-                    "How do I {task} in Python?",
-                    "Fix this Python code: {snippet}",
-                    "What does this Python code do: {snippet}",
-                    "Implement {algorithm} in Python.",
-                ],
-                slots={
-                    "task": [
-                        "reverses a string",
-                        "reads a CSV file",
-                        "merges two sorted lists",
-                        "counts words in a file",
-                        "removes duplicates from a list",
-                    ],
-                    "snippet": [
-                        "for i in range(10) print(i)",
-                        "def f(x): return x +",
-                        "x = [1, 2, 3].sort()",
-                    ],
-                    "algorithm": ["binary search", "quicksort", "a linked list", "depth-first search"],
-                },
-                examples=[
-                    "Write a Python function to check whether a number is prime.",
-                    "How do I read a JSON file in Python?",
-                ],
-            ),
+            routing=RoutingExamples.from_file(ROUTING),  # a data file, not Python
         )
     )
 
