@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,13 +123,19 @@ def local_config(ref: BaseModelRef) -> dict[str, Any] | None:
 
 @contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Hide transformers' per-tensor "Loading weights" bar: loading is MoLE's detail, not progress."""
+    """Hide transformers' per-tensor "Loading weights" bar: loading is MoLE's detail, not progress.
+
+    Also hides the ``is_gradient_checkpointing`` FutureWarning that PEFT triggers in transformers on
+    every ``PeftModel`` it builds: it is about PEFT's internals, never the caller's code.
+    """
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing", category=FutureWarning)
+            yield
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()

@@ -249,15 +249,15 @@ def gsm8k_accuracy(
     problems = load_named(GSM8K, "test", n, offline).examples
     modes = ["base", "routed"] if routed else ["base"]
     outputs: dict[str, list[Any]] = {mode: [] for mode in modes}
-    done, total = 0, len(problems) * len(modes)
-    for mode in modes:
+    for mode in modes:  # one progress stage (one bar) per mode, each counting its own problems
+        done = 0
         for start in range(0, len(problems), batch_size):
             chunk = [p.prompt for p in problems[start : start + batch_size]]
             expert = BASE if mode == "base" else None
             outputs[mode].extend(mole.generate(chunk, max_new_tokens=max_new_tokens, expert=expert))
             done += len(chunk)
             if progress:
-                progress(f"GSM8K ({mode})", done, total)
+                progress(f"GSM8K ({mode})", done, len(problems))
     items = []
     for i, problem in enumerate(problems):
         routed_gen = outputs["routed"][i] if routed else None

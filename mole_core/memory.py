@@ -147,7 +147,9 @@ def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
         gc.collect()
         before = rss()
         base = basemodel.load_model(manifest.base, source)
-        merged = PeftModel.from_pretrained(base, str(verify_adapter(mole.registry, entry))).merge_and_unload()
+        with basemodel.quiet_loading():
+            merged = PeftModel.from_pretrained(base, str(verify_adapter(mole.registry, entry)))
+        merged = merged.merge_and_unload()
         keep.append(merged)
         touch(list(merged.parameters()) + list(merged.buffers()))
         gc.collect()

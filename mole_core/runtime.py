@@ -217,13 +217,8 @@ class MoLE:
             ranked = [(n, p) for n, p in ranked if n in self.experts]
             if not ranked:
                 raise MoleError(f"the router chose {route.expert!r}, which is not loaded")
-            if len(ranked) == 1:
-                per_row.append(ranked[0][0])
-                weights.append({ranked[0][0]: 1.0})
-                continue
-            total = sum(p for _, p in ranked) or 1.0
-            blend = {n: round(p / total, 2) for n, p in ranked}
-            per_row.append(self._blend_adapter(blend))
+            blend = blend_weights(ranked)
+            per_row.append(next(iter(blend)) if len(blend) == 1 else self._blend_adapter(blend))
             weights.append(blend)
         return per_row, weights
 
@@ -330,6 +325,21 @@ class MoLE:
                 return self.model.generate(**batch, **kwargs)
         names = [name if name is not None else PEFT_BASE for name in per_row]
         return self.model.generate(**batch, adapter_names=names, **kwargs)
+
+
+def blend_weights(ranked: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Blend weights (to 2 decimals, summing to ~1) of the best-first ``ranked`` experts, without those
+    whose weight rounds to 0: a blend of one real expert is that expert alone (weight 1.0)."""
+    kept = list(ranked)
+    while True:
+        total = sum(p for _, p in kept)
+        blend = {n: round(p / total, 2) if total > 0 else 0.0 for n, p in kept}
+        nonzero = [(n, p) for n, p in kept if blend[n] > 0]
+        if not nonzero:  # every score 0: the router's first choice alone
+            return {kept[0][0]: 1.0}
+        if len(nonzero) == len(kept):
+            return blend if len(kept) > 1 else {kept[0][0]: 1.0}
+        kept = nonzero
 
 
 def _context_length(model: Any) -> int:

@@ -110,6 +110,22 @@ def test_gsm8k_exact_match_for_base_and_routed(two_experts: Registry) -> None:
     assert g.routed_accuracy is not None and 0.0 <= g.routed_accuracy <= 1.0
 
 
+def test_gsm8k_progress_has_one_total_per_mode(two_experts: Registry) -> None:
+    """Each mode is its own bar: it counts its own problems and ends exactly at its own total."""
+    calls: dict[str, list[tuple[int, int]]] = {}
+
+    def progress(stage: str, done: int, total: int, info: dict | None = None) -> None:
+        calls.setdefault(stage, []).append((done, total))
+
+    router = AllTo(["reasoning", "factoid"], "reasoning")
+    evaluate(two_experts, n_texts=0, n_gsm8k=3, max_new_tokens=2, router=router, progress=progress)
+    gsm = {stage: seen for stage, seen in calls.items() if stage.startswith("GSM8K")}
+    assert set(gsm) == {"GSM8K (base)", "GSM8K (routed)"}
+    for seen in gsm.values():
+        assert {total for _, total in seen} == {3}
+        assert seen[-1][0] == 3 and all(done <= total for done, total in seen)
+
+
 def test_an_already_loaded_system_is_reused(two_experts: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     from mole_core import basemodel
     from mole_core.runtime import MoLE

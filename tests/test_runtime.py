@@ -92,6 +92,45 @@ def test_top_k_one_equals_single_expert_and_blend_is_cached(loaded: MoLE) -> Non
     assert set(loaded.model.peft_config) == adapters_before, "the same blend must be reused"
 
 
+class OneHotRouter(Router):
+    """Gives the first expert all the probability (e.g. a confident calibrated router)."""
+
+    kind = "one-hot"
+
+    def predict(self, queries: Sequence[str]) -> list[list[float]]:
+        return [[1.0] + [0.0] * (len(self.labels) - 1) for _ in queries]
+
+    def save(self, directory: Path) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+def test_top_k_drops_zero_weights(loaded: MoLE) -> None:
+    """A blend whose other weights are 0 is the single expert: its label, weights, text and no blend."""
+    loaded._router = OneHotRouter(["alpha", "beta", "gamma"])
+    single = loaded.generate(QUERIES[:2], max_new_tokens=6, expert="alpha")
+    adapters_before = set(loaded.model.peft_config)
+    topk = loaded.generate(QUERIES[:2], max_new_tokens=6, top_k=3)
+    assert [g.expert for g in topk] == ["alpha", "alpha"]
+    assert [g.experts for g in topk] == [{"alpha": 1.0}] * 2
+    assert [g.text for g in topk] == [g.text for g in single]
+    assert set(loaded.model.peft_config) == adapters_before, "no blend adapter for a single expert"
+
+
+@pytest.mark.parametrize(
+    ("ranked", "blend"),
+    [
+        ([("a", 0.996), ("b", 0.004)], {"a": 1.0}),
+        ([("a", 0.6), ("b", 0.398), ("c", 0.002)], {"a": 0.6, "b": 0.4}),
+        ([("a", 0.5), ("b", 0.5)], {"a": 0.5, "b": 0.5}),
+        ([("a", 0.0), ("b", 0.0)], {"a": 1.0}),
+    ],
+)
+def test_blend_weights(ranked: list, blend: dict) -> None:
+    from mole_core.runtime import blend_weights
+
+    assert blend_weights(ranked) == blend
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "words"),
     [
@@ -164,3 +203,16 @@ def test_expert_added_to_a_running_system_is_attached_and_routed(registry: Regis
     assert "code" in mole.model.peft_config and "code" in mole.router.labels
     assert mole.route(["Write a Python function that sorts a list"])[0].expert == "code"
     assert mole.generate(["Write a Python function that sorts a list"], max_new_tokens=3)[0].expert == "code"
+
+
+def test_loading_and_generating_leak_no_future_warning(registry: Registry, adapter_factory) -> None:
+    """PEFT makes transformers warn about ``is_gradient_checkpointing`` on every PeftModel it builds;
+    that is nothing the caller did, so the library hides exactly that warning (and only it)."""
+    import warnings
+
+    registry.add_expert("alpha", adapter_factory(rank=4, seed=1))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        mole = MoLE.from_registry(registry.root, load_router=False)
+        mole.generate(["hello"], expert="alpha", max_new_tokens=2)
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]
