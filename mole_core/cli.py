@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "mole_core.commands.router",
     "mole_core.commands.hub",
     "mole_core.commands.quickstart",
+    "mole_core.commands.serve",
 )
 
 

@@ -8,11 +8,12 @@ and never writes it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,22 +206,40 @@ class MoLE:
         self, routes: Sequence[Route | None], expert: str | None, top_k: int
     ) -> tuple[list[str | None], list[dict[str, float]]]:
         """Per row: the PEFT adapter name to run (None = bare base) and the experts' blend weights."""
-        per_row: list[str | None] = []
         weights: list[dict[str, float]] = []
         for route in routes:
             if route is None:
-                name = None if expert == BASE else expert
-                per_row.append(name)
-                weights.append({name: 1.0} if name else {})
-                continue
-            ranked = sorted(route.scores.items(), key=lambda kv: -kv[1])[: min(top_k, len(route.scores))]
-            ranked = [(n, p) for n, p in ranked if n in self.experts]
-            if not ranked:
-                raise MoleError(f"the router chose {route.expert!r}, which is not loaded")
-            blend = blend_weights(ranked)
-            per_row.append(next(iter(blend)) if len(blend) == 1 else self._blend_adapter(blend))
-            weights.append(blend)
-        return per_row, weights
+                weights.append({} if expert in (None, BASE) else {expert: 1.0})
+            else:
+                weights.append(route_weights(route, top_k, self.experts))
+        return [self.adapter_for(w) for w in weights], weights
+
+    def adapter_for(self, weights: dict[str, float]) -> str | None:
+        """The PEFT adapter that runs a row with these blend weights: None for the bare base, the
+        expert's own for one expert, a cached ``cat`` blend for several (created on first use)."""
+        if not weights:
+            return None
+        if len(weights) == 1:
+            return next(iter(weights))
+        return self._blend_adapter(weights)
+
+    @contextlib.contextmanager
+    def rows(self, per_row: Sequence[str | None]) -> Iterator[dict[str, Any]]:
+        """Inside, forwards of ``self.model`` run adapter ``per_row[i]`` (None: bare base) for row i.
+
+        Yields extra keyword arguments for the model's forward/generate (PEFT's ``adapter_names``
+        when the stacked fast path is off). The one place a batch asks for its adapters: anything
+        that must happen before they run (loading an evicted adapter) belongs here.
+        """
+        from peft import PeftModel
+
+        if not isinstance(self.model, PeftModel):
+            yield {}
+        elif self._mixed is not None:
+            with self._mixed.rows(list(per_row)):
+                yield {}
+        else:
+            yield {"adapter_names": [name if name is not None else PEFT_BASE for name in per_row]}
 
     def _blend_adapter(self, blend: dict[str, float]) -> str:
         """A PEFT adapter mixing experts with ``cat`` (exact for different ranks), cached per combination."""
@@ -247,17 +266,14 @@ class MoLE:
 
     def template_for(self, weights: dict[str, float]) -> str:
         """The prompt template of a row's expert (of its heaviest expert in a blend; none for base)."""
-        if not weights:
-            return DEFAULT_TEMPLATE
-        entry = self.manifest.expert(max(weights, key=weights.get))
-        return entry.prompt_template if entry is not None else DEFAULT_TEMPLATE
+        return template_for(self.manifest, weights)
 
     def prompts(
         self, queries: Sequence[str], max_new_tokens: int, templates: Sequence[str] | None = None
     ) -> list[str]:
         """Queries framed by their expert's prompt template, then the chat template (where the
         tokenizer has one); long queries truncated first, so the framing always survives."""
-        limit = _context_length(self.model) - max_new_tokens - 32
+        limit = context_length(self.model) - max_new_tokens - 32
         out = []
         for i, query in enumerate(queries, 1):
             ids = self.tokenizer(query, add_special_tokens=False)["input_ids"]
@@ -316,15 +332,8 @@ class MoLE:
         return texts, counts
 
     def _run_generate(self, batch: dict[str, Any], per_row: list[str | None], kwargs: dict[str, Any]) -> Any:
-        from peft import PeftModel
-
-        if not isinstance(self.model, PeftModel):
-            return self.model.generate(**batch, **kwargs)
-        if self._mixed is not None:
-            with self._mixed.rows(per_row):
-                return self.model.generate(**batch, **kwargs)
-        names = [name if name is not None else PEFT_BASE for name in per_row]
-        return self.model.generate(**batch, adapter_names=names, **kwargs)
+        with self.rows(per_row) as extra:
+            return self.model.generate(**batch, **extra, **kwargs)
 
 
 def blend_weights(ranked: Sequence[tuple[str, float]]) -> dict[str, float]:
@@ -342,7 +351,24 @@ def blend_weights(ranked: Sequence[tuple[str, float]]) -> dict[str, float]:
         kept = nonzero
 
 
-def _context_length(model: Any) -> int:
+def template_for(manifest: Manifest, weights: dict[str, float]) -> str:
+    """The prompt template of the heaviest expert in ``weights`` (the plain query for the bare base)."""
+    if not weights:
+        return DEFAULT_TEMPLATE
+    entry = manifest.expert(max(weights, key=weights.get))
+    return entry.prompt_template if entry is not None else DEFAULT_TEMPLATE
+
+
+def route_weights(route: Route, top_k: int, known: Sequence[str]) -> dict[str, float]:
+    """Blend weights of the router's ``top_k`` best loaded experts for one query (see blend_weights)."""
+    ranked = sorted(route.scores.items(), key=lambda kv: -kv[1])[: min(top_k, len(route.scores))]
+    ranked = [(n, p) for n, p in ranked if n in known]
+    if not ranked:
+        raise MoleError(f"the router chose {route.expert!r}, which is not loaded")
+    return blend_weights(ranked)
+
+
+def context_length(model: Any) -> int:
     config = getattr(model, "config", None)
     return int(getattr(config, "max_position_embeddings", 0) or 2048)
 

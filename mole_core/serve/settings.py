@@ -1,0 +1,51 @@
+"""Settings of ``mole serve`` (pydantic): where the registry is, the address, limits, the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class ServeSettings(BaseModel):
+    """Everything the server needs to start; the CLI fills it from options and environment variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    registry: Path = Field(default=Path("."), description="Registry directory (holds mole.toml).")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="Clients must send `Authorization: Bearer KEY` (none: no auth)."
+    )
+    engine_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible multi-LoRA engine (e.g. vLLM) to forward to, instead of the "
+        "embedded engine; the server then loads only the router and the tokenizer.",
+    )
+    device: str | None = Field(default=None, description="Embedded engine: auto, cpu, cuda, cuda:N or mps.")
+    dtype: str | None = Field(default=None, description="Embedded engine: the base model's dtype override.")
+    max_batch_size: int = Field(default=32, ge=1, le=1024, description="Rows decoded together at most.")
+    max_queue: int = Field(
+        default=256, ge=0, description="Requests waiting for a row at most; one more is refused with 429."
+    )
+    default_max_tokens: int = Field(default=256, ge=1, description="max_tokens when a request gives none.")
+    max_tokens_limit: int = Field(default=2048, ge=1, description="The largest max_tokens a request may ask.")
+    max_prefill_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="Prompt tokens prefilled in one step boundary at most (beyond: the next boundary), "
+        "so a burst of long prompts cannot stall running rows for long.",
+    )
+    max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Request body size limit (413).")
+    top_k_limit: int = Field(default=4, ge=1, description="The largest mole_top_k a request may blend.")
+
+    @model_validator(mode="after")
+    def _limits(self) -> ServeSettings:
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError("default_max_tokens is larger than max_tokens_limit")
+        return self
+
+    def key(self) -> str | None:
+        """The API key's value (None: no auth); read only where it is compared."""
+        return self.api_key.get_secret_value() if self.api_key is not None else None
