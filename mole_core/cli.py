@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "mole_core.commands.hub",
     "mole_core.commands.quickstart",
     "mole_core.commands.serve",
+    "mole_core.commands.export",
 )
 
 
