@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import AdapterError, ManifestError, MoleError, NotFoundError
+from .errors import AdapterError, CacheFullError, ManifestError, MoleError, NotFoundError
 from .hookspecs import hookimpl
 from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, RouterEntry, TrainingRecord
 from .registry import Registry
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AdapterError",
+    "CacheFullError",
     "BaseModelRef",
     "DatasetSpec",
     "ExpertEntry",

@@ -69,6 +69,31 @@ def device_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+class _Capacity(click.ParamType):
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .adaptercache import resolve_capacity
+
+        if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+            return value
+        try:
+            resolve_capacity(value)
+        except MoleError:
+            self.fail(f"must be a positive integer or 'all', got {value!r}", param, ctx)
+        return int(value)
+
+
+def max_loaded_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--max-loaded-experts",
+        type=_Capacity(),
+        default=None,
+        help="Adapters kept attached at once; others load on first use, least recently used evicted "
+        "('all': no bound) [env MOLE_MAX_LOADED_EXPERTS, else 32].",
+    )(func)
+
+
 def progress_bars() -> Callable[..., None]:
     """``progress(stage, done, total, info=None)`` drawing one tqdm bar per stage on stderr, ``info``
     (epoch, loss, ...) as its postfix: the library reports progress through callbacks like this one."""

@@ -44,3 +44,8 @@ class NotFoundError(MoleError):
 
 class RegistryBusyError(MoleError):
     """Another process holds a lock the operation needs (e.g. two trainings of one expert)."""
+
+
+class CacheFullError(MoleError):
+    """More distinct experts are needed at once than may be attached (``max_loaded_experts``), or every
+    attached one is pinned by a running batch."""

@@ -350,7 +350,9 @@ def evaluate(
         sets, owners = domain_sets(manifest, n_texts, offline, report.notes) if n_texts else ({}, {})
         if system is None and n_gsm8k and router is None and manifest.experts:
             router = _try_router(registry, manifest, report.notes)
-        mole = system or MoLE.from_registry(registry, router=router, load_router=False, device=device)
+        mole = system or MoLE.from_registry(  # the loss table runs every expert's adapter by name
+            registry, router=router, load_router=False, device=device, max_loaded_experts="all"
+        )
         if sets:
             report.losses = loss_table(
                 mole.model,

@@ -391,6 +391,19 @@ class MixedLoRA:
         self._merged_cache = weakref.WeakKeyDictionary()
         self._layers_key = None
 
+    def forget(self, names: Sequence[str]) -> None:
+        """Drop the stacks and the cached merge that hold copies of adapters ``names`` (about to be
+        deleted, or just reloaded), keeping every other stack: paging one adapter out does not cost the
+        other batches a rebuild, and its copies are freed with it."""
+        gone = set(names)
+        for per_layer in list(self._stacks.values()):
+            for key in [k for k in per_layer if gone.intersection(k)]:
+                del per_layer[key]
+        for layer, (key, _) in list(self._merged_cache.items()):
+            if key[0] in gone:
+                del self._merged_cache[layer]
+        self._layers_key = None
+
     def lora_layers(self) -> list[LoraLayer]:
         """The model's LoRA layers. Walking every module costs tens of ms on a 30-layer model with
         several adapters, so the list is reused while ``peft_config`` (adapters and their targets)

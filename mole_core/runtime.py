@@ -11,23 +11,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from . import basemodel
-from .adapters import WEIGHTS_NAME, sha256_file
-from .errors import AdapterError, MoleError, NotFoundError
+from .adaptercache import AdapterCache, resolve_capacity
+from .attach import attach_adapters, verify_adapter
+from .errors import MoleError, NotFoundError
 from .manifest import ExpertEntry, Manifest
+from .paging import AdapterPaging, make_mixed
 from .registry import Registry
 from .routing import Route, Router
 from .specs import DEFAULT_TEMPLATE, frame
 
 log = logging.getLogger(__name__)
+
+__all__ = ["BASE", "Generation", "MoLE", "attach_adapters", "check_queries", "verify_adapter"]
 
 BASE = "base"
 PEFT_BASE = "__base__"
@@ -58,7 +60,7 @@ def check_queries(queries: Sequence[str]) -> list[str]:
     return out
 
 
-class MoLE:
+class MoLE(AdapterPaging):
     """A loaded mixture: base model + adapters + router. Build it with :meth:`from_registry`."""
 
     def __init__(
@@ -68,6 +70,8 @@ class MoLE:
         model: Any,
         tokenizer: Any,
         router: Router | None,
+        *,
+        max_loaded_experts: int | str | None = None,
     ) -> None:
         self.registry = registry
         self.manifest = manifest
@@ -75,7 +79,12 @@ class MoLE:
         self.tokenizer = tokenizer
         self._router = router
         self._blends: OrderedDict[tuple[tuple[str, float], ...], str] = OrderedDict()
-        self._mixed = _make_mixed(model)
+        self._mixed = make_mixed(model)
+        self._entries = {e.name: e for e in manifest.experts}
+        self.cache = AdapterCache(resolve_capacity(max_loaded_experts), self._load, self._unload)
+        for name in getattr(model, "peft_config", {}):  # attached by the caller
+            if name in self._entries:
+                self.cache.mark_loaded(name)
 
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
@@ -87,13 +96,18 @@ class MoLE:
         device: str | None = None,
         load_router: bool = True,
         router: Router | None = None,
+        max_loaded_experts: int | str | None = None,
     ) -> MoLE:
-        """Load the base model once, attach every registered adapter under its name, load the router.
+        """Load the base model once and the router; attach the adapters, or page them in on demand.
 
-        ``device`` is resolved by :func:`~mole_core.devices.resolve_device` (None: ``$MOLE_DEVICE``, else
-        a GPU when there is one); adapters follow the base model there, the router stays on the CPU.
-        ``router`` replaces the registry's router (any :class:`Router`); ``load_router=False`` skips it
-        for callers that always force an expert.
+        ``max_loaded_experts`` bounds how many adapters are attached at once (``"all"``: no bound; None:
+        ``$MOLE_MAX_LOADED_EXPERTS``, else 32). A registry that fits is attached whole at start; a larger
+        one attaches each adapter at its first use and evicts the least recently used one no running
+        batch needs (see docs/scaling.md). ``device`` is resolved by
+        :func:`~mole_core.devices.resolve_device` (None: ``$MOLE_DEVICE``, else a GPU when there is
+        one); adapters follow the base model there, the router stays on the CPU. ``router`` replaces
+        the registry's router (any :class:`Router`); ``load_router=False`` skips it for callers that
+        always force an expert.
         """
         from .devices import resolve_device
 
@@ -103,12 +117,15 @@ class MoLE:
         source = basemodel.resolve_source(manifest.base)
         tokenizer = basemodel.load_tokenizer(manifest.base, source)
         model = basemodel.load_model(manifest.base, source, dtype=dtype, device=device)
-        model = attach_adapters(model, registry, manifest.experts)
         if router is None and load_router and manifest.experts:
             from .routing import load_router as load
 
             router = load(registry, manifest)
-        return cls(registry, manifest, model, tokenizer, router)
+        mole = cls(registry, manifest, model, tokenizer, router, max_loaded_experts=max_loaded_experts)
+        capacity = mole.cache.capacity
+        if capacity is None or len(manifest.experts) <= capacity:
+            mole.ensure_loaded(manifest.names())
+        return mole
 
     @property
     def device(self) -> str:
@@ -127,10 +144,15 @@ class MoLE:
 
     def add_expert(self, entry: ExpertEntry) -> None:
         """Attach an adapter registered after loading, without reloading the base model."""
-        self.model = attach_adapters(self.model, self.registry, [entry])
+        if entry.name in self._entries:
+            raise MoleError(f"expert {entry.name!r} is already loaded in this runtime")
+        self._entries[entry.name] = entry
+        try:
+            self.ensure_loaded([entry.name])
+        except BaseException:
+            del self._entries[entry.name]
+            raise
         self.manifest.experts.append(entry)
-        if self._mixed is not None:
-            self._mixed.invalidate()
         if self._router is not None:  # an embedding router can route to it at once, from its examples
             from .routing import extend_with_new_experts
 
@@ -158,33 +180,40 @@ class MoLE:
         """Answer every query in one batch.
 
         ``expert=None`` routes each query; a name forces that expert for all; ``"base"`` runs the bare
-        base model. ``top_k > 1`` blends each query's K best experts, weighted by the router.
+        base model. ``top_k > 1`` blends each query's K best experts, weighted by the router. A batch
+        needing more distinct experts than ``max_loaded_experts`` runs as consecutive sub-batches of at
+        most that many (answers in query order), so the bound on attached adapters always holds.
         """
         queries = check_queries(queries)
         if max_new_tokens < 1:
             raise MoleError("max_new_tokens must be at least 1")
         if top_k < 1:
             raise MoleError("top_k must be at least 1")
-        if expert is not None and expert != BASE and expert not in self.experts:
-            raise NotFoundError(
-                f"no expert {expert!r} (registered: {', '.join(self.experts) or 'none'}; or 'base')"
-            )
-        if expert is None and not self.experts:
+        if expert is not None and expert != BASE and expert not in self._entries:
+            known = ", ".join(self.experts[:20]) + (", ..." if len(self._entries) > 20 else "")
+            raise NotFoundError(f"no expert {expert!r} (registered: {known or 'none'}; or 'base')")
+        if expert is None and not self._entries:
             expert = BASE
         routes: list[Route | None] = [None] * len(queries)
         if expert is None:
             routes = list(self.route(queries))
         per_row, weights = self._assign(routes, expert, top_k)
-        texts, counts = self._generate_rows(
-            queries,
-            per_row,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            templates=[self.template_for(w) for w in weights],
-        )
+        templates = [self.template_for(w) for w in weights]
+        texts, counts = [""] * len(queries), [0] * len(queries)
+        for rows in self._sub_batches(per_row):
+            with self.use([n for n in (per_row[i] for i in rows) if n in self._entries]):
+                part = self._generate_rows(
+                    [queries[i] for i in rows],
+                    [per_row[i] for i in rows],
+                    max_new_tokens=max_new_tokens,
+                    do_sample=do_sample,
+                    temperature=temperature,
+                    top_p=top_p,
+                    seed=seed,
+                    templates=[templates[i] for i in rows],
+                )
+            for i, text, count in zip(rows, *part, strict=True):
+                texts[i], counts[i] = text, count
         out = []
         for query, route, row_weights, text, count in zip(
             queries, routes, weights, texts, counts, strict=True
@@ -233,13 +262,14 @@ class MoLE:
         """
         from peft import PeftModel
 
-        if not isinstance(self.model, PeftModel):
-            yield {}
-        elif self._mixed is not None:
-            with self._mixed.rows(list(per_row)):
+        with self.use([name for name in per_row if name in self._entries]):  # loaded and pinned
+            if not isinstance(self.model, PeftModel):
                 yield {}
-        else:
-            yield {"adapter_names": [name if name is not None else PEFT_BASE for name in per_row]}
+            elif self._mixed is not None:
+                with self._mixed.rows(list(per_row)):
+                    yield {}
+            else:
+                yield {"adapter_names": [name if name is not None else PEFT_BASE for name in per_row]}
 
     def _blend_adapter(self, blend: dict[str, float]) -> str:
         """A PEFT adapter mixing experts with ``cat`` (exact for different ranks), cached per combination."""
@@ -250,12 +280,13 @@ class MoLE:
         name = "blend__" + "__".join(f"{n}_{int(round(w * 100))}" for n, w in key).replace("-", "_").replace(
             ".", "_"
         )
-        self.model.add_weighted_adapter(
-            adapters=[n for n, _ in key],
-            weights=[w for _, w in key],
-            adapter_name=name,
-            combination_type="cat",
-        )
+        with self.use([n for n, _ in key]):  # its experts attached while it is built from them
+            self.model.add_weighted_adapter(
+                adapters=[n for n, _ in key],
+                weights=[w for _, w in key],
+                adapter_name=name,
+                combination_type="cat",
+            )
         self._blends[key] = name
         if len(self._blends) > BLEND_CACHE_SIZE:
             _, old = self._blends.popitem(last=False)
@@ -371,62 +402,3 @@ def route_weights(route: Route, top_k: int, known: Sequence[str]) -> dict[str, f
 def context_length(model: Any) -> int:
     config = getattr(model, "config", None)
     return int(getattr(config, "max_position_embeddings", 0) or 2048)
-
-
-def _make_mixed(model: Any) -> Any:
-    """The stacked mixed-adapter fast path, when available for this model; else PEFT's own path."""
-    if os.environ.get("MOLE_FAST_LORA", "1") == "0":
-        return None
-    try:
-        from peft import PeftModel
-
-        from .fastlora import MixedLoRA
-    except ImportError:
-        return None
-    return MixedLoRA(model) if isinstance(model, PeftModel) else None
-
-
-def verify_adapter(registry: Registry, entry: ExpertEntry) -> Path:
-    """The adapter directory, after checking its weights against the manifest's sha256."""
-    directory = registry.expert_dir(entry)
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise AdapterError(f"expert {entry.name!r}: {weights} is missing (run `mole validate`)")
-    if entry.sha256 is not None and sha256_file(weights) != entry.sha256:
-        raise AdapterError(
-            f"expert {entry.name!r}: {weights} does not match its sha256 (tampered or corrupt)"
-        )
-    return directory
-
-
-def attach_adapters(model: Any, registry: Registry, entries: Iterable[ExpertEntry]) -> Any:
-    """Load each adapter into ``model`` under its expert name (the first turns it into a PeftModel)."""
-    from peft import PeftModel
-
-    for entry in entries:
-        directory = verify_adapter(registry, entry)
-        started = time.perf_counter()
-        try:
-            with basemodel.quiet_loading():
-                if isinstance(model, PeftModel):
-                    # low_cpu_mem_usage: no random init of weights about to be overwritten (~10x faster)
-                    model.load_adapter(
-                        str(directory), adapter_name=entry.name, is_trainable=False, low_cpu_mem_usage=True
-                    )
-                else:
-                    model = PeftModel.from_pretrained(
-                        model,
-                        str(directory),
-                        adapter_name=entry.name,
-                        is_trainable=False,
-                        low_cpu_mem_usage=True,
-                    )
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise AdapterError(
-                f"expert {entry.name!r} does not fit base model {registry.load().base.id!r}: {first}"
-            ) from None
-        log.debug("attached %s in %.2fs", entry.name, time.perf_counter() - started)
-    if isinstance(model, PeftModel):
-        model.eval()
-    return model

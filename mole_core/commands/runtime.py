@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, device_option, echo_json, json_option, registry_option
+from ..cli import cli, device_option, echo_json, json_option, max_loaded_option, registry_option
 from ..errors import MoleError
 from ..queries import chunks, iter_queries, route_stream
 
@@ -82,6 +82,7 @@ def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_d
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
 @click.option("--seed", type=int, help="Seed for sampling.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@max_loaded_option
 @device_option
 @json_option
 @registry_option
@@ -96,6 +97,7 @@ def generate(
     top_p: float,
     seed: int | None,
     batch_size: int,
+    max_loaded_experts: str | int | None,
     device: str | None,
     as_json: bool,
     registry_dir: Path,
@@ -104,7 +106,9 @@ def generate(
     from ..runtime import MoLE
 
     source = _queries(queries, file)
-    mole = MoLE.from_registry(registry_dir, device=device, load_router=expert is None)
+    mole = MoLE.from_registry(
+        registry_dir, device=device, load_router=expert is None, max_loaded_experts=max_loaded_experts
+    )
     for chunk in chunks(source, batch_size):
         results = mole.generate(
             chunk,
@@ -152,7 +156,10 @@ def memory(full_models: int, as_json: bool, registry_dir: Path) -> None:
             router = load_router(registry, manifest)
         except MoleError as exc:
             click.echo(f"note: router not counted ({exc})", err=True)
-    mole = MoLE.from_registry(registry, device="cpu", router=router, load_router=False)
+    # every adapter attached: each expert's memory is what is measured
+    mole = MoLE.from_registry(
+        registry, device="cpu", router=router, load_router=False, max_loaded_experts="all"
+    )
     report = measure(mole, full_models=full_models)
     if as_json:
         echo_json(report.model_dump())
