@@ -26,6 +26,19 @@ from ..errors import MoleError
     help="Forward to this OpenAI-compatible multi-LoRA engine (e.g. http://HOST:PORT/v1 of vLLM) "
     "instead of loading the base model here.",
 )
+@click.option(
+    "--engine-api-key",
+    envvar="MOLE_ENGINE_API_KEY",
+    default=None,
+    help="Key the engine expects (`vllm serve --api-key`) [env MOLE_ENGINE_API_KEY].",
+)
+@click.option(
+    "--engine-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds the engine may take to answer, or between two streamed chunks.",
+)
 @click.option("--max-batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
     "--max-queue",
@@ -58,6 +71,8 @@ def serve(
     port: int,
     api_key: str | None,
     engine_url: str | None,
+    engine_api_key: str | None,
+    engine_timeout: float,
     max_batch_size: int,
     max_queue: int,
     max_tokens_limit: int,
@@ -76,6 +91,8 @@ def serve(
             port=port,
             api_key=api_key or None,
             engine_url=engine_url,
+            engine_api_key=engine_api_key or None,
+            engine_timeout=engine_timeout,
             max_batch_size=max_batch_size,
             max_queue=max_queue,
             max_tokens_limit=max_tokens_limit,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class ServeSettings(BaseModel):
@@ -23,6 +23,14 @@ class ServeSettings(BaseModel):
         description="An OpenAI-compatible multi-LoRA engine (e.g. vLLM) to forward to, instead of the "
         "embedded engine; the server then loads only the router and the tokenizer.",
     )
+    engine_api_key: SecretStr | None = Field(
+        default=None, description="Sent to the engine as `Authorization: Bearer KEY` (never logged)."
+    )
+    engine_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds the engine may take to connect, or between two streamed chunks.",
+    )
     device: str | None = Field(default=None, description="Embedded engine: auto, cpu, cuda, cuda:N or mps.")
     dtype: str | None = Field(default=None, description="Embedded engine: the base model's dtype override.")
     max_batch_size: int = Field(default=32, ge=1, le=1024, description="Rows decoded together at most.")
@@ -39,6 +47,13 @@ class ServeSettings(BaseModel):
     )
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Request body size limit (413).")
     top_k_limit: int = Field(default=4, ge=1, description="The largest mole_top_k a request may blend.")
+
+    @field_validator("engine_url")
+    @classmethod
+    def _engine_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8001/v1)")
+        return url.rstrip("/") if url else url
 
     @model_validator(mode="after")
     def _limits(self) -> ServeSettings:
