@@ -493,7 +493,7 @@ def test_corrupt_lfs_transfer_is_refused(
     blob = hub_env_lfs.server.get_repo(f"{USER}/lfs").commits[hub_env_lfs.server.commit(f"{USER}/lfs").oid]
     assert blob.files["adapter_model.safetensors"].lfs
 
-    import mole_core.hub as hub
+    import mole_core.hub.pull as hub  # the pull phase downloads through this module's _download
 
     real = hub._download
 

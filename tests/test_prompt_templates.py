@@ -117,6 +117,7 @@ def test_generation_frames_each_row_with_its_experts_template(registry: Registry
 
 def test_training_frames_prompts_and_records_the_template(registry: Registry, tmp_path: Path) -> None:
     from mole_core import training
+    from mole_core.training import run  # the run encodes the examples
 
     data = tmp_path / "d.jsonl"
     data.write_text(
@@ -127,17 +128,17 @@ def test_training_frames_prompts_and_records_the_template(registry: Registry, tm
         "lr": 1e-3, "prompt_template": "Add: {query}",
     })  # fmt: skip
     encoded: list[list[TextExample]] = []
-    real = training.encode_examples
+    real = run.encode_examples
 
     def spy(tokenizer, examples, max_length):  # noqa: ANN001, ANN202
         encoded.append(list(examples))
         return real(tokenizer, examples, max_length)
 
-    training.encode_examples = spy  # type: ignore[assignment]
+    run.encode_examples = spy  # type: ignore[assignment]
     try:
         result = training.train_expert(registry, "adder", settings)
     finally:
-        training.encode_examples = real  # type: ignore[assignment]
+        run.encode_examples = real  # type: ignore[assignment]
     assert encoded[0][0].prompt == "Add: 0+0?"
     assert result.entry.prompt_template == "Add: {query}" == result.settings["prompt_template"]
     with pytest.raises(training.ConfigError, match="prompt_template"):

@@ -16,7 +16,7 @@ from mole_core.routing import (
     read_labelled_file,
     save_router,
 )
-from mole_core.routing_data import ExpertRouting, synthesize
+from mole_core.routing.data import ExpertRouting, synthesize
 
 PAPER = ["reasoning", "knowledge", "qa", "factoid"]
 PROBES = [

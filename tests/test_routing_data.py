@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from mole_core import MoleError, RoutingExamples, plugins
-from mole_core.routing_data import ExpertRouting, build_routing_set, expert_routing, fill_template, synthesize
+from mole_core.routing.data import ExpertRouting, build_routing_set, expert_routing, fill_template, synthesize
 
 PAPER = ["reasoning", "knowledge", "qa", "factoid"]
 

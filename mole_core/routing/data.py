@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import plugins
-from .errors import MoleError
-from .manifest import ExpertEntry, Manifest
-from .specs import RoutingExamples
+from .. import plugins
+from ..errors import MoleError
+from ..manifest import ExpertEntry, Manifest
+from ..specs import RoutingExamples
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mole_core.routing")
 
 SLOT_RE = re.compile(r"{(\w+)}")
 DEFAULT_SIZE = 10_000

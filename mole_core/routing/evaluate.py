@@ -1,0 +1,134 @@
+"""How well a router routes: accuracy, confusion matrix and recall against labelled queries."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from ..errors import MoleError
+from .base import Router
+
+
+class LabelledQuery(BaseModel):
+    """A query and the expert that should answer it."""
+
+    query: str
+    expert: str
+
+
+class Mistake(BaseModel):
+    query: str
+    expected: str
+    predicted: str
+    confidence: float
+
+
+class RoutingReport(BaseModel):
+    """Accuracy, confusion matrix (rows: expected, columns: predicted) and per-expert recall."""
+
+    name: str = ""
+    n: int
+    correct: int
+    accuracy: float
+    labels: list[str] = Field(description="Row and column order of the confusion matrix.")
+    confusion: list[list[int]]
+    recall: dict[str, float | None]
+    mistakes: list[Mistake] = Field(default_factory=list)
+
+    def table(self) -> str:
+        """The confusion matrix as aligned text, one row per expected expert, with its recall."""
+        corner = "expected \\ predicted"
+        first = max(len(corner), *(len(label) for label in self.labels)) + 2
+        width = max(7, *(len(label) for label in self.labels)) + 2
+        lines = [
+            corner.ljust(first) + "".join(label.rjust(width) for label in self.labels) + "recall".rjust(9)
+        ]
+        for label, row in zip(self.labels, self.confusion, strict=True):
+            recall = self.recall.get(label)
+            shown = "-" if recall is None else f"{recall:.3f}"
+            lines.append(label.ljust(first) + "".join(str(v).rjust(width) for v in row) + shown.rjust(9))
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        title = f"{self.name}: " if self.name else ""
+        return f"{title}accuracy {self.accuracy:.3f} ({self.correct}/{self.n})"
+
+
+def evaluate_routing(
+    router: Router, queries: Sequence[str], labels: Sequence[str], *, name: str = "", max_mistakes: int = 50
+) -> RoutingReport:
+    """Route ``queries`` and compare with the expected expert names ``labels``."""
+    if len(queries) != len(labels):
+        raise MoleError(f"{len(queries)} queries but {len(labels)} expected experts")
+    order = list(router.labels) + sorted({label for label in labels if label not in router.labels})
+    index = {label: i for i, label in enumerate(order)}
+    confusion = [[0] * len(order) for _ in order]
+    mistakes: list[Mistake] = []
+    routes = router.route(list(queries)) if queries else []
+    for route, expected in zip(routes, labels, strict=True):
+        confusion[index[expected]][index[route.expert]] += 1
+        if route.expert != expected and len(mistakes) < max_mistakes:
+            mistakes.append(
+                Mistake(
+                    query=route.query,
+                    expected=expected,
+                    predicted=route.expert,
+                    confidence=route.scores[route.expert],
+                )
+            )
+    correct = sum(confusion[i][i] for i in range(len(order)))
+    recall = {
+        label: (confusion[i][i] / sum(confusion[i]) if sum(confusion[i]) else None)
+        for label, i in index.items()
+    }
+    return RoutingReport(
+        name=name,
+        n=len(queries),
+        correct=correct,
+        accuracy=correct / len(queries) if queries else 0.0,
+        labels=order,
+        confusion=confusion,
+        recall=recall,
+        mistakes=mistakes,
+    )
+
+
+def read_labelled_file(
+    path: str | os.PathLike[str], labels: Iterable[str] | None = None
+) -> list[LabelledQuery]:
+    """Read JSONL rows with ``query`` and ``expert``; ``labels`` (if given) are the expert names allowed."""
+    path = Path(path)
+    allowed = list(labels) if labels is not None else None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MoleError(f"labelled query file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise MoleError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise MoleError(f"{path}: cannot read ({exc.strerror})") from None
+    rows: list[LabelledQuery] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise MoleError(f"{path}:{number}: expected an object with 'query' and 'expert'")
+        query, expert = row.get("query"), row.get("expert")
+        if not isinstance(query, str) or not query.strip():
+            raise MoleError(f"{path}:{number}: no non-empty 'query' string")
+        if not isinstance(expert, str) or not expert.strip():
+            raise MoleError(f"{path}:{number}: no non-empty 'expert' string")
+        if allowed is not None and expert not in allowed:
+            raise MoleError(f"{path}:{number}: expert {expert!r} is not one of {', '.join(allowed)}")
+        rows.append(LabelledQuery(query=query, expert=expert))
+    if not rows:
+        raise MoleError(f"{path}: no labelled queries")
+    return rows
