@@ -74,6 +74,7 @@ def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterIn
         targets = [targets]
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         raise AdapterError(f"{config_path}: target_modules must be a non-empty list of module names")
+    refuse_unsupported(config, config_path)
     base = config.get("base_model_name_or_path")
     return AdapterInfo(
         path=path,
@@ -83,6 +84,36 @@ def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterIn
         base_model=base if isinstance(base, str) and base else None,
         config=config,
     )
+
+
+#: LoRA options that change what the adapter does beyond its LoRA matrices, and why MoLE refuses them:
+#: a base model is shared by every expert, so each must be exactly ``base + its LoRA deltas``.
+UNSUPPORTED = {
+    "modules_to_save": "it replaces whole modules (e.g. lm_head, embed_tokens) of the shared base model",
+    "trainable_token_indices": "it replaces token embeddings of the shared base model",
+    "alora_invocation_tokens": "activated LoRA (aLoRA) is not supported",
+    "layer_replication": "it changes the base model's layer stack",
+    "target_parameters": "LoRA on raw parameters is not supported",
+}
+
+
+def refuse_unsupported(config: dict[str, Any], config_path: Path) -> None:
+    """One line for a PEFT option MoLE cannot serve exactly (refused beats served wrong)."""
+    for key, why in UNSUPPORTED.items():
+        if config.get(key):
+            raise AdapterError(
+                f"{config_path}: {key} = {config[key]!r} is not supported: {why}; "
+                f"retrain the adapter without {key} (plain LoRA, rsLoRA, DoRA, lora_bias and rank patterns work)"
+            )
+
+
+def uses_dora(directory: Path) -> bool:
+    """Whether the adapter in ``directory`` is DoRA (``use_dora`` in its config)."""
+    try:
+        config = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("use_dora"))
 
 
 def weights_path(directory: Path) -> Path:

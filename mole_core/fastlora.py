@@ -12,8 +12,9 @@ runs on base weights with that adapter merged in; the original weight tensors ar
 back, so the base comes back bit-identical (no subtraction, no drift).
 
 Layers this module cannot handle exactly (DoRA and other LoRA variants, ``lora_bias``, Embedding and
-Conv LoRA layers, quantized or already hooked layers) keep PEFT's own per-row ``adapter_names`` path,
-injected per layer, so outputs are never silently wrong. Inference only: training mode is refused.
+Conv LoRA layers, quantized or already hooked layers) keep PEFT's own per-row computation (its
+``_mixed_batch_forward``, which runs each adapter's rows through that adapter's code, DoRA included),
+so outputs are never silently wrong. Inference only: training mode is refused.
 
 Usage::
 
@@ -313,6 +314,34 @@ class _BaseOnlyForward:
         return self.base(x, *args, **kwargs)
 
 
+class _PeftRowsForward:
+    """Replacement ``forward`` giving a LoRA layer PEFT's own per-row computation
+    (``_mixed_batch_forward``: each adapter's rows through that adapter's code, variants such as DoRA
+    included), without PEFT's argument check, which refuses DoRA for no reason that applies here:
+    rows always match the batch, and merged or disabled adapters are refused on entry."""
+
+    __slots__ = ("layer", "plan")
+
+    def __init__(self, layer: LoraLayer, plan: _RowPlan) -> None:
+        self.layer = layer
+        self.plan = plan
+
+    def __call__(self, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        if "adapter_names" in kwargs:
+            raise ValueError("do not pass adapter_names inside MixedLoRA.rows(); the rows are set there")
+        names = self.plan.peft_names(x.shape[0])
+        return self.layer._mixed_batch_forward(x, *args, adapter_names=names, **kwargs)
+
+
+def _fallback(layer: LoraLayer, plan: _RowPlan, forwards: dict, hooks: dict) -> None:
+    """Route ``layer`` through PEFT's per-row code: a forward override when the layer's own forward is
+    PEFT's (so DoRA works too), else a pre-hook that keeps someone else's forward wrapper in place."""
+    if "forward" not in vars(layer) and hasattr(layer, "_mixed_batch_forward"):
+        forwards[layer] = _PeftRowsForward(layer, plan)
+    else:
+        hooks[layer] = _peft_rows_hook(plan)
+
+
 def _peft_rows_hook(plan: _RowPlan) -> Callable:
     """Forward pre-hook giving a layer PEFT's own per-row path (the fallback), like PEFT's
     ``_adapter_names_pre_forward_hook`` but expanding the names to the actual batch size."""
@@ -350,6 +379,8 @@ class MixedLoRA:
             targeted base weight; dropped when another adapter is merged or on :meth:`invalidate`).
         stack_cache_size: stacks kept per layer, one per distinct set of adapters in a batch (each
             about the size of those adapters); a new set costs one copy of its adapters' weights.
+        stacked: False runs every layer through PEFT's own per-row code (no stacks, no merging):
+            PEFT's ``adapter_names`` path, but for DoRA too, which PEFT refuses there.
     """
 
     def __init__(
@@ -360,8 +391,10 @@ class MixedLoRA:
         merge_uniform: bool = True,
         cache_merged: bool = False,
         stack_cache_size: int = 4,
+        stacked: bool = True,
     ) -> None:
         self.model = model
+        self.stacked = stacked
         self.exact_rank_min_tokens = exact_rank_min_tokens
         self.merge_uniform = merge_uniform
         self.cache_merged = cache_merged
@@ -454,7 +487,7 @@ class MixedLoRA:
     def _note_fallback(self, layer: LoraLayer, reason: str) -> None:
         if reason not in self._warned:
             self._warned.add(reason)
-            logger.warning("MixedLoRA: using PEFT's per-row path for layers with %s", reason)
+            logger.info("MixedLoRA: using PEFT's per-row path for layers with %s", reason)
         logger.debug("MixedLoRA fallback for %r: %s", type(layer).__name__, reason)
 
     @contextlib.contextmanager
@@ -497,7 +530,8 @@ class MixedLoRA:
         active = set(rows) - {None}
         layers = self.lora_layers()
         self._check_usable(layers, active)
-        if len(active) == 1 and None not in rows and (self.merge_uniform if merge is None else merge):
+        merge = self.stacked and (self.merge_uniform if merge is None else merge)
+        if len(active) == 1 and None not in rows and merge:
             with self.merged(rows[0]):
                 yield
             return
@@ -508,12 +542,12 @@ class MixedLoRA:
             reason = _fast_path_blocker(layer)
             if "forward" not in vars(layer) and not _has_any(layer, active):
                 forwards[layer] = _BaseOnlyForward(_base_call(layer))
-            elif reason is None:
+            elif reason is None and self.stacked:
                 stack = self._stack(layer, active)
                 forwards[layer] = _StackedForward(_base_call(layer), stack, plan, self.exact_rank_min_tokens)
             else:
-                self._note_fallback(layer, reason)
-                hooks[layer] = _peft_rows_hook(plan)
+                self._note_fallback(layer, reason or "stacked=False")
+                _fallback(layer, plan, forwards, hooks)
         with self._patched(forwards, hooks):
             yield
 
@@ -544,7 +578,7 @@ class MixedLoRA:
                         forwards[layer] = _BaseOnlyForward(_base_call(layer))
                     else:
                         self._note_fallback(layer, _fast_path_blocker(layer) or "an unmergeable base weight")
-                        hooks[layer] = _peft_rows_hook(plan)
+                        _fallback(layer, plan, forwards, hooks)
             with self._patched(forwards, hooks):
                 yield
         finally:

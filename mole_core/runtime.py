@@ -12,13 +12,14 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from . import basemodel
 from .adaptercache import AdapterCache, resolve_capacity
+from .adapters import uses_dora
 from .attach import attach_adapters, verify_adapter
 from .errors import MoleError, NotFoundError
 from .manifest import ExpertEntry, Manifest
@@ -80,6 +81,7 @@ class MoLE(AdapterPaging):
         self._router = router
         self._blends: OrderedDict[tuple[tuple[str, float], ...], str] = OrderedDict()
         self._mixed = make_mixed(model)
+        self._dora: dict[str, bool] = {}
         self._entries = {e.name: e for e in manifest.experts}
         self.cache = AdapterCache(resolve_capacity(max_loaded_experts), self._load, self._unload)
         for name in getattr(model, "peft_config", {}):  # attached by the caller
@@ -240,7 +242,7 @@ class MoLE(AdapterPaging):
             if route is None:
                 weights.append({} if expert in (None, BASE) else {expert: 1.0})
             else:
-                weights.append(route_weights(route, top_k, self.experts))
+                weights.append(route_weights(route, top_k, self.experts, blendable=self._blendable))
         return [self.adapter_for(w) for w in weights], weights
 
     def adapter_for(self, weights: dict[str, float]) -> str | None:
@@ -268,8 +270,20 @@ class MoLE(AdapterPaging):
             elif self._mixed is not None:
                 with self._mixed.rows(list(per_row)):
                     yield {}
+            elif any(name is not None and not self._blendable(name) for name in per_row):
+                from .fastlora import MixedLoRA  # PEFT's per-row code, which PEFT refuses for DoRA
+
+                with MixedLoRA(self.model, stacked=False).rows(list(per_row)):
+                    yield {}
             else:
                 yield {"adapter_names": [name if name is not None else PEFT_BASE for name in per_row]}
+
+    def _blendable(self, name: str) -> bool:
+        """False for a DoRA expert: PEFT cannot blend its magnitudes, nor run it in ``adapter_names``."""
+        if name not in self._dora:
+            entry = self._entries.get(name)
+            self._dora[name] = entry is not None and uses_dora(self.registry.expert_dir(entry))
+        return not self._dora[name]
 
     def _blend_adapter(self, blend: dict[str, float]) -> str:
         """A PEFT adapter mixing experts with ``cat`` (exact for different ranks), cached per combination."""
@@ -390,12 +404,18 @@ def template_for(manifest: Manifest, weights: dict[str, float]) -> str:
     return entry.prompt_template if entry is not None else DEFAULT_TEMPLATE
 
 
-def route_weights(route: Route, top_k: int, known: Sequence[str]) -> dict[str, float]:
-    """Blend weights of the router's ``top_k`` best loaded experts for one query (see blend_weights)."""
+def route_weights(
+    route: Route, top_k: int, known: Sequence[str], blendable: Callable[[str], bool] | None = None
+) -> dict[str, float]:
+    """Blend weights of the router's ``top_k`` best loaded experts for one query (see blend_weights).
+    Experts that ``blendable`` rejects (DoRA) are never blended: alone if first, else left out."""
     ranked = sorted(route.scores.items(), key=lambda kv: -kv[1])[: min(top_k, len(route.scores))]
     ranked = [(n, p) for n, p in ranked if n in known]
     if not ranked:
         raise MoleError(f"the router chose {route.expert!r}, which is not loaded")
+    if blendable is not None and len(ranked) > 1:
+        ok = blendable(ranked[0][0])
+        ranked = ranked[:1] + [(n, p) for n, p in ranked[1:] if ok and blendable(n)]
     return blend_weights(ranked)
 
 

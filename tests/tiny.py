@@ -69,10 +69,13 @@ def make_adapter(
     out: Path,
     rank: int = 4,
     alpha: float | None = None,
-    targets: list[str] | None = None,
+    targets: list[str] | str | None = None,
     seed: int = 1,
+    **lora: object,
 ) -> Path:
-    """A PEFT LoRA adapter with random (non-zero) A and B, saved as safetensors."""
+    """A PEFT LoRA adapter with random (non-zero) A and B, saved as safetensors. ``lora`` goes to
+    ``LoraConfig`` (``use_dora``, ``use_rslora``, ``rank_pattern``, ``lora_bias``, ``modules_to_save``...);
+    DoRA magnitudes and saved modules are perturbed too, so every variant changes the output."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -87,7 +90,17 @@ def make_adapter(
         or ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         init_lora_weights=False,
         task_type="CAUSAL_LM",
+        **lora,
     )
     peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if (
+                "lora_magnitude_vector" in name
+                or "modules_to_save" in name
+                or "lora_B" in name
+                and "bias" in name
+            ):
+                param.add_(torch.randn_like(param) * 0.1 * (param.abs().mean() + 0.1))
     peft_model.save_pretrained(out)
     return out
