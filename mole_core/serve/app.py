@@ -62,8 +62,9 @@ def create_app(settings: ServeSettings, backend: Backend, front: Frontend) -> Fa
             raise Unauthorized("missing or wrong API key (send `Authorization: Bearer KEY`)")
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"models": len(front.manifest.experts), **backend.health()}
+    async def health() -> JSONResponse:
+        status = {"experts": len(front.manifest.experts), **backend.health()}
+        return JSONResponse(status, status_code=200 if status.get("status") == "ok" else 503)
 
     @app.get("/metrics")
     async def metrics_() -> Response:

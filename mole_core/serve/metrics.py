@@ -48,6 +48,9 @@ class ServeMetrics:
         self.batch_size = Histogram(
             "mole_batch_size", "Rows in each decode step.", buckets=BATCH_BUCKETS, registry=r
         )
+        self.abandoned = Counter(
+            "mole_abandoned_rows", "Batch rows freed before their answer ended (client gone).", registry=r
+        )
         self.disconnects = Counter(
             "mole_client_disconnects", "Requests whose client left before the answer ended.", registry=r
         )
