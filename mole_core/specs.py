@@ -170,6 +170,10 @@ class DatasetSpec(BaseModel):
     loader: Callable[..., Any] = Field(
         description="loader(split, limit, offline) -> iterable of TextExample", exclude=True
     )
+    lm_eval_tasks: Path | None = Field(
+        default=None,
+        description="A folder of lm-evaluation-harness task YAMLs over this data (`mole eval --tasks`).",
+    )
     plugin: str | None = None
 
     def load(self, split: str = "train", limit: int | None = None, offline: bool = True) -> list[TextExample]:

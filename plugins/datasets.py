@@ -152,6 +152,7 @@ def register_datasets(register) -> None:  # noqa: ANN001
             license="MIT",
             offline_source=DATA / "gsm8k_train.jsonl",
             loader=gsm8k,
+            lm_eval_tasks=DATA / "lm_eval_tasks" / "gsm8k",
         )
     )
     for view in WIKITEXT_VIEWS:
@@ -164,5 +165,6 @@ def register_datasets(register) -> None:  # noqa: ANN001
                 license="CC BY-SA 3.0",
                 offline_source=DATA / "wikitext_test.txt",
                 loader=_wikitext_view(view),
+                lm_eval_tasks=DATA / "lm_eval_tasks" / "wikitext",
             )
         )

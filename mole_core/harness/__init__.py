@@ -1,0 +1,1 @@
+"""lm-evaluation-harness integration (needs the optional extra: ``pip install "mole-lora[eval]"``)."""
