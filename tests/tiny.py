@@ -38,7 +38,9 @@ def build_tokenizer():  # noqa: ANN201
     return fast
 
 
-def build_tiny_llama(path: Path, seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
+def build_tiny_llama(
+    path: Path, seed: int = 0, hidden: int = 64, layers: int = 2, positions: int = 256
+) -> Path:
     """Save a random tiny Llama and its tokenizer to ``path`` (a valid local base model)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -52,7 +54,7 @@ def build_tiny_llama(path: Path, seed: int = 0, hidden: int = 64, layers: int = 
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=256,
+        max_position_embeddings=positions,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,

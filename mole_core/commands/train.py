@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..cli import cli, device_option, echo_json, json_option, progress_bars, registry_option
+from .harness import harness_options, run_harness
 
 PLAN_KEYS = (
     "dataset", "source", "examples", "prompt_template", "planned_steps", "lr", "batch_size", "grad_accum", "epochs", "max_steps",
@@ -163,6 +164,7 @@ def _num(value: float | None) -> str:
     default=None,
     help="Bundled samples or the Hub [offline if HF_HUB_OFFLINE or no Hub].",
 )
+@harness_options
 @device_option
 @json_option
 @registry_option
@@ -176,11 +178,16 @@ def eval_(
     device: str | None,
     as_json: bool,
     registry_dir: Path,
+    **harness: Any,
 ) -> None:
-    """Routing accuracy, held-out loss of base vs each expert on every domain, GSM8K exact match."""
+    """Routing accuracy, held-out loss of base vs each expert on every domain, GSM8K exact match;
+    with --tasks, lm-evaluation-harness tasks instead (--compare: base, experts, routed, oracle)."""
     from ..evaluation import evaluate
 
     _quiet_deprecations()
+    if harness["tasks"]:
+        run_harness(registry_dir, harness, offline=offline, device=device, as_json=as_json)
+        return
     report = evaluate(
         registry_dir,
         labelled=labelled,

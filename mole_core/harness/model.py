@@ -116,7 +116,9 @@ class MoleLM(HFLM):
         return expert
 
     # -- routing ----------------------------------------------------------------------------------------
-    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(
+        self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
         """As ``HFLM``'s; remembers the last user message, which is what the router sees for it."""
         rendered = super().apply_chat_template(chat_history, add_generation_prompt)
         users = [m["content"] for m in chat_history if m.get("role") == "user" and m.get("content")]
@@ -185,9 +187,13 @@ class MoleLM(HFLM):
         )  # fmt: skip
         return [tuple(a + b) for a, b in map(lm_utils.make_disjoint_window, pairs)]
 
-    def _loglikelihood_tokens(self, requests: list[Any], disable_tqdm: bool = False, override_bs: Any = None) -> list[Any]:
+    def _loglikelihood_tokens(
+        self, requests: list[Any], disable_tqdm: bool = False, override_bs: Any = None
+    ) -> list[Any]:
         adapters = [
-            self._context_adapters[req[0][0]] if req[0] is not None else self._window_adapters[tuple(req[1] + req[2])]
+            self._context_adapters[req[0][0]]
+            if req[0] is not None
+            else self._window_adapters[tuple(req[1] + req[2])]
             for req in requests
         ]
         keys = [_strip_zeros((ctx + cont)[-(self.max_length + 1) :][:-1]) for _, ctx, cont in requests]
@@ -224,7 +230,9 @@ class MoleLM(HFLM):
         self._batch_contexts = list(strings)  # generate_until encodes exactly the batch it then generates
         return super().tok_batch_encode(strings, *args, **kwargs)
 
-    def _model_generate(self, context: Any, max_length: int, stop: list[str], **generation_kwargs: Any) -> Any:
+    def _model_generate(
+        self, context: Any, max_length: int, stop: list[str], **generation_kwargs: Any
+    ) -> Any:
         per_row = [self._context_adapters[text] for text in self._batch_contexts]
         if len(per_row) != context.shape[0]:
             raise MoleError("internal: the generation batch does not match the contexts encoded for it")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,7 +172,9 @@ def oracle(experts: dict[str, dict[str, Any]]) -> tuple[list[Score], list[str]]:
         best = max if higher.get(score.task, {}).get(score.metric, True) else min
         docs = sorted(set.intersection(*(set(t) for t in tables)))
         values = [best(t[d] for t in tables) for d in docs]
-        out.append(score.model_copy(update={"value": sum(values) / len(values) if values else None, "stderr": None}))
+        out.append(
+            score.model_copy(update={"value": sum(values) / len(values) if values else None, "stderr": None})
+        )
     notes = [f"no oracle for {', '.join(sorted(skipped))} (not a per-document mean)"] if skipped else []
     return out, notes
 
@@ -266,7 +269,9 @@ def _task_manager(lm_eval: Any, paths: list[Path], tasks: list[str]) -> Any:
     return manager
 
 
-def _load(registry: Registry, manifest: Any, compare: bool, expert: str | None, device: str | None, notes: list[str]) -> Any:
+def _load(
+    registry: Registry, manifest: Any, compare: bool, expert: str | None, device: str | None, notes: list[str]
+) -> Any:
     from ..runtime import MoLE
 
     needs_router = manifest.experts and (compare or expert is None)
@@ -294,7 +299,9 @@ def _configurations(mole: Any, compare: bool, expert: str | None, notes: list[st
     return [*names, ROUTED] if mole.experts else names
 
 
-def _one(lm_eval: Any, mole: Any, name: str, tasks: list[str], manager: Any, report: HarnessReport, **options: Any) -> dict[str, Any]:
+def _one(
+    lm_eval: Any, mole: Any, name: str, tasks: list[str], manager: Any, report: HarnessReport, **options: Any
+) -> dict[str, Any]:
     """One configuration evaluated; its column appended to ``report``; lm-eval's raw results returned."""
     from .model import MoleLM
 
@@ -309,6 +316,12 @@ def _one(lm_eval: Any, mole: Any, name: str, tasks: list[str], manager: Any, rep
             num_fewshot=options["num_fewshot"], apply_chat_template=options["apply_chat_template"],
             log_samples=True, bootstrap_iters=0,
         )  # fmt: skip
+    except AssertionError as exc:  # lm-eval checks its inputs with asserts (e.g. a continuation too long)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        raise MoleError(
+            f"lm-eval refused {', '.join(tasks)} ({name}): `{where.line}` failed "
+            f"(the model's context is {lm.max_length} tokens)"
+        ) from exc
     except (ValueError, FileNotFoundError, ConnectionError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MoleError(f"lm-eval failed on {', '.join(tasks)} ({name}): {first}") from exc

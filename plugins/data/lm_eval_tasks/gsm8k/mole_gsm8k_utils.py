@@ -38,7 +38,13 @@ def with_choices(rows: list[dict]) -> list[dict]:
             if len(others) == CHOICES - 1:
                 break
         gold = i % CHOICES
-        out.append({"question": row["question"], "choices": others[:gold] + [row["answer"]] + others[gold:], "gold": gold})
+        out.append(
+            {
+                "question": row["question"],
+                "choices": others[:gold] + [row["answer"]] + others[gold:],
+                "gold": gold,
+            }
+        )
     return out
 
 
