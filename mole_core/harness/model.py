@@ -90,10 +90,10 @@ class MoleLM(HFLM):
             forced = expert not in (None, "")
             mole = MoLE.from_registry(registry, device=device, dtype=dtype, load_router=not forced)
         kwargs.pop("pretrained", None)
+        self.mole = mole
         super().__init__(
             pretrained=mole.model, tokenizer=mole.tokenizer, backend="causal", batch_size=batch_size, **kwargs
         )
-        self.mole = mole
         self.top_k = int(top_k)
         self.expert = self._check_expert(expert or None)
         self._row_adapters: dict[Any, Adapter] = {}
@@ -103,6 +103,11 @@ class MoleLM(HFLM):
         self._chat_queries: dict[str, str] = {}
         self.routed: dict[str, int] = {}
         """Requests per expert label (``base``, an expert, or ``a+b`` for a blend) so far."""
+
+    @property
+    def model(self) -> Any:
+        """The system's model, read each time: paging in the first adapter wraps the base in PEFT."""
+        return self.mole.model
 
     def _check_expert(self, expert: str | None) -> str | None:
         if self.top_k < 1:
