@@ -199,7 +199,7 @@ def wait_for_idle(max_wait_s: float, threshold: float = 0.25) -> float:
     return busy
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="local HF model dir or .gguf file (default: tiny random Llama)")
     ap.add_argument("--ranks", default="64,32,16,8")
@@ -211,7 +211,50 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--exact-rank-min-tokens", type=int, default=64)
     ap.add_argument("--wait-idle", type=float, default=0.0, help="seconds to wait per rep for a quiet CPU")
     ap.add_argument("--json", dest="json_out", help="write the results here")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _time_modes(
+    runners: dict, modes: list[str], reps: int, wait_idle: float
+) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float], list[float]]:
+    """Wall and CPU seconds per mode and rep, rotating the order each rep; load samples and CPU business."""
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    cpu_times: dict[str, list[float]] = {m: [] for m in modes}
+    loads = [load_average()]
+    busy: list[float] = []
+    for rep in range(reps):
+        busy.append(wait_for_idle(wait_idle))
+        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
+        for mode in order:
+            wall, cpu, _ = timed(runners[mode])
+            times[mode].append(wall)
+            cpu_times[mode].append(cpu)
+        loads.append(load_average())
+        line = " ".join(f"{m}={times[m][-1]:.2f}s" for m in modes)
+        print(f"rep {rep + 1}/{reps} (others busy {busy[-1]:.0%}): {line}", flush=True)
+
+    return times, cpu_times, loads, busy
+
+
+def _print_result(
+    result: dict, args: argparse.Namespace, loads: list[float], busy: list[float], merge_s: float
+) -> None:
+    head = f"{result['model']}: {args.queries} queries, {args.new_tokens} new tokens, threads={args.threads}"
+    print(f"\n{head}, load average {min(loads):.1f}-{max(loads):.1f}, others busy before reps: ", end="")
+    print(" ".join(f"{b:.0%}" for b in busy))
+    print(
+        f"merge {merge_s:.3f}s; stacked rows identical to PEFT: {result.get('stacked_rows_identical_to_peft')}"
+    )
+    print(f"{'mode':<14}{'median s':>10}{'tok/s':>9}{'ratio':>8}{'paired':>8}{'cpu':>8}")
+    for mode, r in result["modes"].items():
+        print(
+            f"{mode:<14}{r['median_s']:>10.3f}{r['tokens_per_s']:>9.1f}{r['ratio_vs_base']:>8.3f}"
+            f"{r['paired_ratio_median']:>8.3f}{r['cpu_ratio_vs_base']:>8.3f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parser().parse_args(argv)
 
     torch.set_num_threads(args.threads)
     modes = args.modes.split(",")
@@ -240,21 +283,7 @@ def main(argv: list[str] | None = None) -> dict:
     outputs = {}
     for mode in modes:  # warm-up (and outputs for the agreement check)
         outputs[mode] = timed(runners[mode])[2]
-    times: dict[str, list[float]] = {m: [] for m in modes}
-    cpu_times: dict[str, list[float]] = {m: [] for m in modes}
-    loads = [load_average()]
-    busy: list[float] = []
-    for rep in range(args.reps):
-        busy.append(wait_for_idle(args.wait_idle))
-        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
-        for mode in order:
-            wall, cpu, _ = timed(runners[mode])
-            times[mode].append(wall)
-            cpu_times[mode].append(cpu)
-        loads.append(load_average())
-        line = " ".join(f"{m}={times[m][-1]:.2f}s" for m in modes)
-        print(f"rep {rep + 1}/{args.reps} (others busy {busy[-1]:.0%}): {line}", flush=True)
-
+    times, cpu_times, loads, busy = _time_modes(runners, modes, args.reps, args.wait_idle)
     tokens = args.queries * args.new_tokens
     base_med = statistics.median(times["base"])
     base_cpu = statistics.median(cpu_times["base"])
@@ -287,18 +316,7 @@ def main(argv: list[str] | None = None) -> dict:
         same = (outputs["stacked"] == outputs["peft_rows"]).all(dim=1).float().mean().item()
         result["stacked_rows_identical_to_peft"] = same
 
-    head = f"{result['model']}: {args.queries} queries, {args.new_tokens} new tokens, threads={args.threads}"
-    print(f"\n{head}, load average {min(loads):.1f}-{max(loads):.1f}, others busy before reps: ", end="")
-    print(" ".join(f"{b:.0%}" for b in busy))
-    print(
-        f"merge {merge_s:.3f}s; stacked rows identical to PEFT: {result.get('stacked_rows_identical_to_peft')}"
-    )
-    print(f"{'mode':<14}{'median s':>10}{'tok/s':>9}{'ratio':>8}{'paired':>8}{'cpu':>8}")
-    for mode, r in result["modes"].items():
-        print(
-            f"{mode:<14}{r['median_s']:>10.3f}{r['tokens_per_s']:>9.1f}{r['ratio_vs_base']:>8.3f}"
-            f"{r['paired_ratio_median']:>8.3f}{r['cpu_ratio_vs_base']:>8.3f}"
-        )
+    _print_result(result, args, loads, busy, merge_s)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     return result

@@ -126,7 +126,7 @@ def add_section_arg(value: str) -> tuple[str, str]:
     return key, path
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -163,6 +163,51 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-check the targets and re-render benchmarks.md from --out's JSON (nothing is run)",
     )
+    return parser
+
+
+def _write(
+    args: argparse.Namespace,
+    json_path: Path,
+    previous: dict[str, Any],
+    sections: dict[str, Any],
+    started: float,
+    load_before: list[float],
+) -> None:
+    """Record the run (machine, sections, targets, history) in the JSON and re-render the page."""
+    info = machine()
+    info["torch_threads"] = args.threads
+    info["load_average_before"] = load_before
+    ran = ALL if args.only is None else list(args.only)
+    ran = [section_key(n, args.device, args.dtype) if n != "paper" else n for n in ran]
+    ran += [f"{key} (added from {Path(path).name})" for key, path in args.add_section or []]
+    runs = previous.get("runs", []) + [
+        {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sections": ran,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "load_average_before": load_before,
+            "load_average_after": info["load_average"],
+        }
+    ]
+    results = {
+        "scale": args.scale,
+        "date": runs[-1]["date"],
+        "machine": info,
+        "runs": runs,
+        "sections": sections,
+    }
+    results["targets"] = targets(results)
+    results["target_history"] = previous.get("target_history", []) + (
+        [{"date": previous["date"], "targets": previous["targets"]}] if previous.get("targets") else []
+    )
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (args.out / "benchmarks.md").write_text(render(results))
+    log.info("wrote %s and %s in %.0fs", json_path, args.out / "benchmarks.md", runs[-1]["wall_seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     quiet()
@@ -195,35 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    info = machine()
-    info["torch_threads"] = args.threads
-    info["load_average_before"] = load_before
-    ran = ALL if args.only is None else list(args.only)
-    ran = [section_key(n, args.device, args.dtype) if n != "paper" else n for n in ran]
-    ran += [f"{key} (added from {Path(path).name})" for key, path in args.add_section or []]
-    runs = previous.get("runs", []) + [
-        {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "sections": ran,
-            "wall_seconds": round(time.perf_counter() - started, 1),
-            "load_average_before": load_before,
-            "load_average_after": info["load_average"],
-        }
-    ]
-    results = {
-        "scale": args.scale,
-        "date": runs[-1]["date"],
-        "machine": info,
-        "runs": runs,
-        "sections": sections,
-    }
-    results["targets"] = targets(results)
-    results["target_history"] = previous.get("target_history", []) + (
-        [{"date": previous["date"], "targets": previous["targets"]}] if previous.get("targets") else []
-    )
-    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (args.out / "benchmarks.md").write_text(render(results))
-    log.info("wrote %s and %s in %.0fs", json_path, args.out / "benchmarks.md", runs[-1]["wall_seconds"])
+    _write(args, json_path, previous, sections, started, load_before)
     return 1 if any("error" in s for s in sections.values()) else 0
 
 
