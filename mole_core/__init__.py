@@ -1,7 +1,8 @@
 """MoLE: Mixture of LoRA Experts — one frozen base model, many LoRA adapters, a router.
 
-The public API: :class:`Registry` and :class:`Manifest` for what exists, the spec types and
-:data:`hookimpl` for plugins, and :class:`MoLE` (imported lazily: it pulls in torch) to run it all.
+The public API: :class:`Registry` and :class:`Manifest` for what exists, the spec types,
+:data:`hookimpl`, :class:`Router`/:class:`Route` and the :class:`Progress` callback type for plugins,
+and :class:`MoLE` (imported lazily: it pulls in torch) to run it all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import AdapterError, CacheFullError, ManifestError, MoleError, NotFoundError
 from .hookspecs import hookimpl
 from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, RouterEntry, TrainingRecord
+from .progress import Progress
 from .registry import Registry
+from .routing import Route, Router
 from .specs import DatasetSpec, ExpertSpec, LoraDefaults, RouterSpec, RoutingExamples, TextExample
 
 if TYPE_CHECKING:
@@ -31,7 +34,10 @@ __all__ = [
     "MoLE",
     "MoleError",
     "NotFoundError",
+    "Progress",
     "Registry",
+    "Route",
+    "Router",
     "RouterEntry",
     "RouterSpec",
     "RoutingExamples",

@@ -102,6 +102,9 @@ def progress_bars() -> Callable[..., None]:
     bars: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int, info: dict[str, Any] | None = None) -> None:
+        if total == 0:  # a status message, nothing to count
+            click.echo(stage, err=True)
+            return
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(total=total, desc=stage)
@@ -206,7 +209,7 @@ def add_expert(
         prompt_template=prompt_template,
         replace=replace,
         allow_pickle=allow_pickle,
-        progress=lambda line: click.echo(line, err=True),
+        progress=progress_bars(),
     )
     if as_json:
         echo_json(entry_json(entry))

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from . import plugins
 from .datasets import CompletionCollator, encode_example, framed, load_named, pad_id, strip_calculator
 from .errors import MoleError
 from .manifest import ExpertEntry, Manifest
+from .progress import Progress
 from .registry import Registry
 from .routing import RoutingReport
 from .specs import DEFAULT_TEMPLATE, TextExample
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 BASE = "base"
 GSM8K = "gsm8k"
 NO_CALC = "gsm8k-nocalc"
-Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total): called as long work advances (the CLI draws a bar)."""
 
 
 class LossCell(BaseModel):

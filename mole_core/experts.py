@@ -7,12 +7,12 @@ takes its task, examples and plugin name), and fetches from the Hub when asked.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from . import plugins
 from .errors import MoleError
 from .manifest import ExpertEntry
+from .progress import Progress
 from .registry import Registry
 
 
@@ -38,7 +38,7 @@ def add_expert(
     prompt_template: str | None = None,
     replace: bool = False,
     allow_pickle: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> ExpertEntry:
     """Register an adapter from a directory or from ``hub`` (``REPO_ID[@REV]``); ``progress`` gets Hub status lines."""
     if (adapter is None) == (hub is None):

@@ -88,21 +88,8 @@ def base_tensors(model: Any) -> list[Any]:
 
 
 def router_bytes(router: Any) -> int:
-    """Tensor bytes of a router: its ``tensors()`` if it has one, else every module/tensor it holds."""
-    import torch
-
-    if router is None:
-        return 0
-    if hasattr(router, "tensors"):
-        return tensor_bytes(router.tensors())
-    tensors: list[Any] = []
-    for value in vars(router).values():
-        if isinstance(value, torch.nn.Module):
-            tensors.extend(value.parameters())
-            tensors.extend(value.buffers())
-        elif isinstance(value, torch.Tensor):
-            tensors.append(value)
-    return tensor_bytes(tensors)
+    """Tensor bytes of a router (:meth:`~mole_core.Router.tensors`); 0 without one."""
+    return 0 if router is None else tensor_bytes(router.tensors())
 
 
 def rss() -> int:

@@ -290,3 +290,26 @@ def test_bert_tiny_has_the_papers_architecture() -> None:
     assert (config.intermediate_size, config.vocab_size) == (512, 30522)
     assert config.id2label == dict(enumerate(PAPER))
     assert 4_000_000 < sum(p.numel() for p in router.model.parameters()) < 5_000_000
+
+
+# -- the Router contract the core relies on ---------------------------------------------------------------
+def test_router_contract_defaults_and_overrides() -> None:
+    import torch
+
+    import mole_core
+
+    assert mole_core.Router is Router and mole_core.Route is not None  # exported at the top level
+    fixed = FixedRouter(["a", "b"])
+    assert fixed.tensors() == [] and not fixed.learns_from_examples()
+    with pytest.raises(MoleError, match="cannot learn an expert from examples"):
+        fixed.add_examples("c", ["a query"])
+
+    class Holder(FixedRouter):
+        def __init__(self, labels: list[str]) -> None:
+            super().__init__(labels)
+            self.head = torch.nn.Linear(3, 2)
+            self.bank = torch.zeros(5)
+
+    assert sum(t.numel() for t in Holder(["a"]).tensors()) == 3 * 2 + 2 + 5  # modules and plain tensors
+    embedding = plugins.get_router_spec("embedding")
+    assert embedding.build(["a"], examples={"a": ["hello"]}).learns_from_examples()

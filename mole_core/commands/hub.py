@@ -10,12 +10,8 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, echo_json, entry_json, json_option, registry_option
+from ..cli import cli, echo_json, entry_json, json_option, progress_bars, registry_option
 from ..registry import Registry
-
-
-def _progress(message: str) -> None:
-    click.echo(message, err=True)
 
 
 @cli.command()
@@ -45,7 +41,9 @@ def push(
     if (name is None) == (not push_all):
         raise click.UsageError("give an expert NAME or --all, not both")
     registry = Registry(registry_dir)
-    options = dict(revision=revision, private=private, commit_message=commit_message, progress=_progress)
+    options = dict(
+        revision=revision, private=private, commit_message=commit_message, progress=progress_bars()
+    )
     if push_all:
         result = push_registry(registry, repo_id, **options)  # type: ignore[arg-type]
     else:
@@ -95,7 +93,7 @@ def pull(
         task=task,
         subfolder=subfolder,
         replace=replace,
-        progress=_progress,
+        progress=progress_bars(),
     )
     if as_json:
         echo_json(entry_json(entry))
@@ -124,7 +122,9 @@ def pull_registry(
     if ref_revision and revision and ref_revision != revision:
         raise click.UsageError(f"{repo} and --revision {revision} disagree")
     target = directory or Path(repo_id.split("/")[-1])
-    result = pull_all(repo_id, target, revision=revision or ref_revision, force=force, progress=_progress)
+    result = pull_all(
+        repo_id, target, revision=revision or ref_revision, force=force, progress=progress_bars()
+    )
     if as_json:
         echo_json(result.to_json())
         return

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import MoleError
+from ..progress import Progress
 from ..registry import Registry
 
 log = logging.getLogger(__name__)
 
 ROUTED = "routed"
 ORACLE = "oracle"
-Progress = Callable[[str, int, int], None]
 
 
 class Score(BaseModel):

@@ -9,7 +9,7 @@ messages that never carry a token; :mod:`.cards` writes what a published repo sa
 from __future__ import annotations
 
 from .cards import EXPERT_META, expert_card, expert_metadata, registry_card
-from .client import HubError, Progress, check_repo_id, endpoint, sanitize
+from .client import HubError, check_repo_id, endpoint, sanitize
 from .pull import PulledRegistry, pull_expert, pull_registry
 from .push import PushResult, push_expert, push_registry
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import MoleError
+from ..progress import Progress
 
 log = logging.getLogger("mole_core.hub")
-
-Progress = Callable[[str], None]
-"""Receives one-line status messages during long Hub work (the CLI prints them on stderr)."""
 
 
 class HubError(MoleError):
@@ -154,7 +152,7 @@ def _bars(enabled: bool) -> Iterator[None]:
 def _say(progress: Progress | None, message: str) -> None:
     log.info("%s", message)
     if progress is not None:
-        progress(message)
+        progress(message, 0, 0)  # a status line: nothing to count
 
 
 def check_repo_id(repo_id: str) -> str:

@@ -21,10 +21,11 @@ from .. import atomic
 from ..adapters import CONFIG_NAME, PICKLE_WEIGHTS, WEIGHTS_NAME, read_adapter, same_base, sha256_file
 from ..errors import AdapterError, MoleError
 from ..manifest import MANIFEST_NAME, ExpertEntry, HubLocation, Manifest
+from ..progress import Progress
 from ..registry import Registry
 from ..specs import check_name
 from .cards import CARD_NAME, EXPERT_META, _read_metadata
-from .client import HubError, Progress, _api, _bars, _hub_call, _say, check_repo_id, endpoint
+from .client import HubError, _api, _bars, _hub_call, _say, check_repo_id, endpoint
 from .snapshot import PICKLE_SUFFIXES, _safe_relpath
 
 log = logging.getLogger("mole_core.hub")

@@ -12,9 +12,10 @@ from typing import Any
 from ..adapters import CONFIG_NAME, WEIGHTS_NAME, sha256_file
 from ..errors import AdapterError, MoleError
 from ..manifest import MANIFEST_NAME, HubLocation, utcnow
+from ..progress import Progress
 from ..registry import Registry
 from .cards import CARD_NAME, EXPERT_META, expert_card, expert_metadata, registry_card
-from .client import HubError, Progress, _api, _bars, _hub_call, _say, check_repo_id
+from .client import HubError, _api, _bars, _hub_call, _say, check_repo_id
 from .snapshot import _expert_files, _router_files, _safe_relpath, _snapshot
 
 log = logging.getLogger("mole_core.hub")

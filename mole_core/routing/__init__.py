@@ -8,7 +8,8 @@ routing sets, :mod:`.evaluate` measures a router and :mod:`.train` trains and re
 
 from __future__ import annotations
 
-from .base import CONFIG_FILE, WEIGHTS_FILE, FixedRouter, Progress, Route, Router, read_config, write_config
+from ..progress import Progress
+from .base import CONFIG_FILE, WEIGHTS_FILE, FixedRouter, Route, Router, read_config, write_config
 from .evaluate import LabelledQuery, Mistake, RoutingReport, evaluate_routing, read_labelled_file
 from .load import build_embedding_router, extend_with_new_experts, load_router, verify_router_files
 from .train import RouterReport, save_router, train_router

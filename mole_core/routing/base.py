@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,14 @@ class Route(BaseModel):
     scores: dict[str, float]
 
 
-Progress = Callable[[str, int, int, dict[str, Any]], None]
-"""``progress(stage, done, total, info)``: a router's training reports each step (``info`` holds e.g. the
-epoch and running loss) to whoever drives it; the library itself never draws a bar."""
-
-
 class Router(ABC):
-    """Scores queries against expert names. Subclasses save with safetensors plus a JSON config."""
+    """Scores queries against expert names. Subclasses save with safetensors plus a JSON config.
+
+    This is the whole contract between the core and a router plugin: the core reads ``kind`` and
+    ``labels`` and calls ``predict``/``route``, ``fit`` (``mole train-router``), ``save``, ``config``,
+    ``tensors`` (``mole memory``) and, for experts registered after training, ``add_examples`` when the
+    router overrides it. A router is built and loaded through its :class:`~mole_core.RouterSpec`.
+    """
 
     kind: str = "router"
 
@@ -67,7 +68,35 @@ class Router(ABC):
         """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
 
     def config(self) -> dict[str, Any]:
+        """What ``save`` writes as ``config.json``; subclasses add their settings to it."""
         return {"kind": self.kind, "labels": self.labels}
+
+    def add_examples(self, name: str, texts: Sequence[str]) -> None:
+        """Route to ``name`` (appended to ``labels`` if new) by these example queries, without retraining.
+
+        Override it if the router can: an expert registered after the router was trained then joins at
+        once. The default refuses; :meth:`learns_from_examples` tells the two apart.
+        """
+        raise MoleError(f"router {self.kind!r} cannot learn an expert from examples: retrain it")
+
+    @classmethod
+    def learns_from_examples(cls) -> bool:
+        """Whether this router overrides :meth:`add_examples`."""
+        return cls.add_examples is not Router.add_examples
+
+    def tensors(self) -> list[Any]:
+        """Every tensor the router holds, for ``mole memory``; the default finds torch modules and tensors
+        among its attributes, so override it only for tensors kept elsewhere."""
+        import torch
+
+        found: list[Any] = []
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                found.extend(value.parameters())
+                found.extend(value.buffers())
+            elif isinstance(value, torch.Tensor):
+                found.append(value)
+        return found
 
 
 def write_config(directory: Path, config: dict[str, Any]) -> None:

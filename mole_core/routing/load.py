@@ -74,9 +74,8 @@ def extend_with_new_experts(router: Router, manifest: Manifest) -> None:
     for entry in manifest.experts:
         if entry.name in router.labels:
             continue
-        add = getattr(router, "add_examples", None)
-        if callable(add):
-            add(entry.name, routing_examples_for(entry))
+        if router.learns_from_examples():
+            router.add_examples(entry.name, routing_examples_for(entry))
             log.info("router %s: routing to %s by its example queries", router.kind, entry.name)
         else:
             log.warning(

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from .. import atomic
 from ..errors import MoleError
-from .base import WEIGHTS_FILE, Progress, Router
+from ..progress import Progress
+from .base import WEIGHTS_FILE, Router
 from .evaluate import RoutingReport, evaluate_routing, read_labelled_file
 
 if TYPE_CHECKING:
