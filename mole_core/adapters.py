@@ -141,23 +141,6 @@ def convert_pickle(source: Path, target: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(target), metadata={"format": "pt"})
 
 
-def _normalise(model_id: str) -> str:
-    return model_id.strip().rstrip("/").replace("\\", "/").lower()
-
-
-def same_base(adapter_base: str | None, registry_base: str) -> bool:
-    """Whether an adapter's recorded base model names the registry's base model.
-
-    Hub ids and local paths both occur (``meta-llama/Llama-3.2-3B`` vs ``/models/llama-3.2-3b``), so
-    the final path component decides when the full names differ. An adapter that records no base
-    cannot be checked by name; its tensor shapes still are (:func:`check_shapes`).
-    """
-    if not adapter_base:
-        return True
-    a, b = _normalise(adapter_base), _normalise(registry_base)
-    return a == b or a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
-
-
 _LAYER_RE = re.compile(r"\.(lora_A|lora_B)(?:\.[^.]+)?\.weight$")
 
 

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -119,6 +120,59 @@ def local_config(ref: BaseModelRef) -> dict[str, Any] | None:
     if isinstance(cached, str) and Path(cached).is_file():
         return json.loads(Path(cached).read_text(encoding="utf-8"))
     return None
+
+
+#: Config keys that identify a model's architecture and size: two configs equal on these are copies
+#: of one model as far as a LoRA adapter can tell (its tensor shapes are checked separately).
+IDENTITY_KEYS = (
+    "model_type", "architectures", "hidden_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "intermediate_size", "vocab_size", "max_position_embeddings", "rope_theta",
+)  # fmt: skip
+_EMBEDDED_CACHE = re.compile(r"(^|/)models/smollm2-135m-instruct-\d+$")
+
+
+def _normalise(model_id: str) -> str:
+    return model_id.strip().rstrip("/").replace("\\", "/").lower()
+
+
+def _config_of(name: str) -> dict[str, Any] | None:
+    """The config of a model named by a local path or a Hub id, from this machine only (no network)."""
+    try:
+        return local_config(BaseModelRef(id=name))
+    except (ValueError, OSError):
+        return None
+
+
+def same_base(adapter_base: str | None, ref: BaseModelRef) -> bool:
+    """Whether an adapter's recorded ``base_model_name_or_path`` names the registry's base model.
+
+    True for the same name; for MoLE's own converted cache of the embedded SmolLM2 (a folder with a
+    size suffix) against that model's id; and for a local copy whose config equals the base model's on
+    :data:`IDENTITY_KEYS` (both read from this machine). Never by the last path component alone:
+    ``attacker-org/base`` is not a local ``…/base``. An adapter recording no base passes here; its
+    tensor shapes are still checked (:func:`~mole_core.adapters.check_shapes`).
+    """
+    if not adapter_base:
+        return True
+    a, b = _normalise(adapter_base), _normalise(ref.id)
+    if a == b:
+        return True
+    if is_embedded(ref) and _EMBEDDED_CACHE.search(a):
+        return True
+    ours, theirs = local_config(ref), _config_of(adapter_base)
+    if ours is None or theirs is None:
+        return False
+    return all(ours.get(k) == theirs.get(k) for k in IDENTITY_KEYS) and any(k in ours for k in IDENTITY_KEYS)
+
+
+def mismatch_hint(where: str, adapter_base: str, ref: BaseModelRef) -> str:
+    """The one-line refusal for :func:`same_base` failing, saying how to fix it."""
+    return (
+        f"{where} was made for base model {adapter_base!r}, but this registry's base is {ref.id!r}: "
+        f"use an adapter trained on {ref.id!r}, or, if {adapter_base!r} is a copy of it, set "
+        f"base_model_name_or_path in its adapter_config.json or pass --allow-base-mismatch "
+        f"(allow_base_mismatch=True); tensor shapes are checked either way"
+    )
 
 
 @contextmanager

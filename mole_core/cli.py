@@ -174,6 +174,12 @@ def init(directory: Path | None, base: str, revision: str | None, dtype: str, re
 )
 @click.option("--replace", is_flag=True, help="Replace an expert of the same name.")
 @click.option("--allow-pickle", is_flag=True, help="Accept a pickle (.bin) adapter: only if you trust it.")
+@click.option(
+    "--allow-base-mismatch",
+    is_flag=True,
+    help="Register a local adapter whose recorded base model has another name (you know it is a copy of "
+    "this registry's base); its tensor shapes are still checked.",
+)
 @json_option
 @registry_option
 def add_expert(
@@ -188,6 +194,7 @@ def add_expert(
     prompt_template: str | None,
     replace: bool,
     allow_pickle: bool,
+    allow_base_mismatch: bool,
     as_json: bool,
     registry_dir: Path,
 ) -> None:
@@ -209,6 +216,7 @@ def add_expert(
         prompt_template=prompt_template,
         replace=replace,
         allow_pickle=allow_pickle,
+        allow_base_mismatch=allow_base_mismatch,
         progress=progress_bars(),
     )
     if as_json:

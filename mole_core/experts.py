@@ -38,6 +38,7 @@ def add_expert(
     prompt_template: str | None = None,
     replace: bool = False,
     allow_pickle: bool = False,
+    allow_base_mismatch: bool = False,
     progress: Progress | None = None,
 ) -> ExpertEntry:
     """Register an adapter from a directory or from ``hub`` (``REPO_ID[@REV]``); ``progress`` gets Hub status lines."""
@@ -51,6 +52,9 @@ def add_expert(
         prompt_template = prompt_template or spec.prompt_template
     if hub is not None:
         from .hub import pull_expert
+
+        if allow_base_mismatch:
+            raise MoleError("allow_base_mismatch applies to a local adapter directory, not to a Hub pull")
 
         repo_id, revision = parse_hub_ref(hub)
         return pull_expert(
@@ -78,4 +82,5 @@ def add_expert(
         prompt_template=prompt_template,
         replace=replace,
         allow_pickle=allow_pickle,
+        allow_base_mismatch=allow_base_mismatch,
     )

@@ -29,10 +29,10 @@ from .adapters import (
     check_shapes,
     convert_pickle,
     read_adapter,
-    same_base,
     sha256_file,
     weights_path,
 )
+from .basemodel import mismatch_hint, same_base
 from .errors import AdapterError, MoleError, NotFoundError, RegistryBusyError
 from .manifest import (
     MANIFEST_NAME,
@@ -193,12 +193,14 @@ class Registry:
         replace: bool = False,
         allow_pickle: bool = False,
         base_config: dict[str, Any] | None = None,
+        allow_base_mismatch: bool = False,
     ) -> ExpertEntry:
         """Copy a PEFT adapter into the registry and record it.
 
         Rank, alpha and target modules come from ``adapter_config.json``; a ``rank``/``alpha`` given
         here that contradicts the file is refused, as is an adapter made for another base model
-        (by recorded name, and by tensor shapes when the base model's config is at hand).
+        (by recorded name, see :func:`~mole_core.basemodel.same_base`, unless ``allow_base_mismatch``;
+        and by tensor shapes when the base model's config is at hand, always).
         ``expected_sha256`` (from the Hub, say) must match the weights, or nothing is registered.
         """
         try:
@@ -213,7 +215,14 @@ class Registry:
         if manifest.expert(name) is not None and not replace:
             raise MoleError(f"expert {name!r} is already registered (remove it first, or replace it)")
         info = read_adapter(adapter, allow_pickle=allow_pickle)
-        self._check_against(info, manifest.base, rank=rank, alpha=alpha, base_config=base_config)
+        self._check_against(
+            info,
+            manifest.base,
+            rank=rank,
+            alpha=alpha,
+            base_config=base_config,
+            by_name=not allow_base_mismatch,
+        )
 
         staged = atomic.staging_dir(self.root / "experts", name)
         try:
@@ -274,6 +283,7 @@ class Registry:
         rank: int | None,
         alpha: float | None,
         base_config: dict[str, Any] | None,
+        by_name: bool = True,
     ) -> None:
         if rank is not None and rank != info.rank:
             raise AdapterError(
@@ -283,10 +293,8 @@ class Registry:
             raise AdapterError(
                 f"--alpha {alpha} contradicts {info.path / CONFIG_NAME}, which says lora_alpha={info.alpha:g}"
             )
-        if not same_base(info.base_model, base.id):
-            raise AdapterError(
-                f"{info.path} was made for base model {info.base_model!r}, but this registry's base is {base.id!r}"
-            )
+        if by_name and not same_base(info.base_model, base):
+            raise AdapterError(mismatch_hint(str(info.path), info.base_model or "", base))
         if base_config is None:
             from .basemodel import local_config
 
@@ -412,7 +420,7 @@ class Registry:
             )
         if sorted(info.target_modules) != sorted(entry.target_modules):
             problems.append(Problem(subject, f"target modules differ from {CONFIG_NAME}"))
-        if not same_base(entry.base_model, base.id):
+        if not same_base(entry.base_model, base):
             problems.append(
                 Problem(subject, f"made for base {entry.base_model!r}, registry base is {base.id!r}")
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,31 @@ def test_embedded_base_converts_once_and_answers(tmp_path: Path) -> None:
     answer = mole.generate(["What is the capital of France?"], expert="base", max_new_tokens=12)[0]
     assert "Paris" in answer.text
     assert answer.expert == "base"
+
+
+def test_readme_python_example_with_a_peft_adapter_built_on_the_cached_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ordinary PEFT adapter made on MoLE's converted SmolLM2 (its base is the cache folder, with
+    a size suffix) registers under the Hub id, exactly as the README's Python example does it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    cached = basemodel.resolve_source(BaseModelRef(id=basemodel.SMOLLM2_ID))
+    torch.manual_seed(0)
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(cached),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
+    model.save_pretrained(tmp_path / "my-legal-lora")
+    assert json.loads((tmp_path / "my-legal-lora" / "adapter_config.json").read_text())[
+        "base_model_name_or_path"
+    ] == str(cached)
+    monkeypatch.chdir(tmp_path)
+    # the README's example, verbatim (one expert: routing needs no trained router)
+    registry = Registry.init("my-reg", base="HuggingFaceTB/SmolLM2-135M-Instruct")
+    registry.add_expert("legal", "./my-legal-lora", examples=["Is this clause enforceable?"])
+    mole = MoLE.from_registry("my-reg")
+    answers = mole.generate(["How do vaccines work?", "Solve 2x+3=7"], max_new_tokens=8)
+    assert [a.expert for a in answers] == ["legal", "legal"] and all(a.text for a in answers)

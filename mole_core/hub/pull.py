@@ -18,7 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import atomic
-from ..adapters import CONFIG_NAME, PICKLE_WEIGHTS, WEIGHTS_NAME, read_adapter, same_base, sha256_file
+from ..adapters import CONFIG_NAME, PICKLE_WEIGHTS, WEIGHTS_NAME, read_adapter, sha256_file
+from ..basemodel import mismatch_hint, same_base
 from ..errors import AdapterError, MoleError
 from ..manifest import MANIFEST_NAME, ExpertEntry, HubLocation, Manifest
 from ..progress import Progress
@@ -186,10 +187,8 @@ def _verify_expert(fetched: _FetchedExpert, manifest: Manifest, where: str) -> s
         raise AdapterError(
             f"{EXPERT_META} in {where} says rank {meta['rank']}, but {CONFIG_NAME} says r={info.rank}"
         )
-    if meta.get("base_model") and not same_base(meta["base_model"], manifest.base.id):
-        raise AdapterError(
-            f"{where} was made for base model {meta['base_model']!r}, but this registry's base is {manifest.base.id!r}"
-        )
+    if meta.get("base_model") and not same_base(meta["base_model"], manifest.base):
+        raise AdapterError(mismatch_hint(where, meta["base_model"], manifest.base))
     expected = meta.get("sha256") or fetched.sha256
     if expected != fetched.sha256:  # refuse before the registry is touched; add_expert re-checks its copy
         raise AdapterError(
