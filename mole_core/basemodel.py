@@ -147,8 +147,9 @@ def same_base(adapter_base: str | None, ref: BaseModelRef) -> bool:
     """Whether an adapter's recorded ``base_model_name_or_path`` names the registry's base model.
 
     True for the same name; for MoLE's own converted cache of the embedded SmolLM2 (a folder with a
-    size suffix) against that model's id; and for a local copy whose config equals the base model's on
-    :data:`IDENTITY_KEYS` (both read from this machine). Never by the last path component alone:
+    size suffix) against that model's id; for a bare folder name (no organisation, as ``mole push``
+    publishes a local base) against a local base folder of that name; and for a local copy whose config
+    equals the base model's on :data:`IDENTITY_KEYS` (both read from this machine). Never by the last path component alone:
     ``attacker-org/base`` is not a local ``…/base``. An adapter recording no base passes here; its
     tensor shapes are still checked (:func:`~mole_core.adapters.check_shapes`).
     """
@@ -159,6 +160,8 @@ def same_base(adapter_base: str | None, ref: BaseModelRef) -> bool:
         return True
     if is_embedded(ref) and _EMBEDDED_CACHE.search(a):
         return True
+    if "/" not in a and Path(ref.id).is_dir() and a == b.rsplit("/", 1)[-1]:
+        return True  # a bare folder name: how `mole push` publishes a local base (no path, no org)
     ours, theirs = local_config(ref), _config_of(adapter_base)
     if ours is None or theirs is None:
         return False

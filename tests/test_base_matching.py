@@ -58,6 +58,9 @@ def test_a_local_copy_with_the_same_config_matches(
     copy = shutil.copytree(tiny_base, tmp_path / "models" / "my-copy-1234")
     adapter = with_base(adapter_factory(rank=2), str(copy), tmp_path / "a")
     assert registry.add_expert("x", adapter).name == "x"
+    # a bare folder name (how `mole push` publishes a local base) names a local base of that name
+    assert same_base(tiny_base.name, registry.load().base)
+    assert not same_base(f"org/{tiny_base.name}", registry.load().base)
     # the same folder name as the base, but another model's config: refused
     impostor = shutil.copytree(other_base, tmp_path / "elsewhere" / tiny_base.name)
     assert not same_base(str(impostor), registry.load().base)

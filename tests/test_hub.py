@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import types
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 pytest_plugins = ["hub_fixtures"]
 
 USER = "mole-tester"
-HUB_BASE = f"{USER}/tiny-llama"  # a Hub-style base id; its last component names the tiny_base directory
+HUB_BASE = f"{USER}/tiny-llama"  # a Hub-style base id (adapters for it record it: see hub_adapter)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
@@ -87,6 +88,15 @@ def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def hub_registry(tmp_path: Path, tiny_base: Path) -> Registry:
     """A registry whose base is a Hub id (so the model card can name it); adapters match it by name."""
     return Registry.init(tmp_path / "hubreg", base=HUB_BASE)
+
+
+def hub_adapter(adapter: Path, to: Path) -> Path:
+    """A copy of a tiny_base adapter recording HUB_BASE as its base (a name match is never by suffix)."""
+    shutil.copytree(adapter, to)
+    config = json.loads((to / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = HUB_BASE
+    (to / "adapter_config.json").write_text(json.dumps(config))
+    return to
 
 
 def seed_adapter(
@@ -164,7 +174,7 @@ def test_push_expert_uploads_adapter_card_and_entry_in_one_commit(
     hub_env: HubEnv, hub_registry: Registry, adapter_factory: Callable[..., Path]
 ) -> None:
     server, repo = hub_env.server, f"{USER}/math-expert"
-    adapter = adapter_factory(rank=4, seed=1)
+    adapter = hub_adapter(adapter_factory(rank=4, seed=1), hub_registry.root.parent / "math-adapter")
     entry = hub_registry.add_expert(
         "math", adapter, task="Grade-school arithmetic", examples=["What is 2 + 3?", "Solve 4x = 8"]
     )
