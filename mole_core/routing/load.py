@@ -71,8 +71,9 @@ def extend_with_new_experts(router: Router, manifest: Manifest) -> None:
     """Experts registered after the router was trained: an embedding router learns them from examples."""
     from .data import routing_examples_for
 
+    known = set(router.labels)  # a set: a thousand experts would otherwise cost a million comparisons
     for entry in manifest.experts:
-        if entry.name in router.labels:
+        if entry.name in known:
             continue
         if router.learns_from_examples():
             router.add_examples(entry.name, routing_examples_for(entry))

@@ -52,22 +52,34 @@ class EmbeddingRouter(Router):
         self.tokenizer, self.encoder = load_minilm()
         self.bank = torch.empty(0, self.encoder.config.hidden_size)
         self.bank_labels = torch.empty(0, dtype=torch.long)
-        for name, texts in (examples or {}).items():
-            self.add_examples(name, texts)
+        self._groups: tuple[tuple[Any, ...], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        if examples:
+            self._add_many(examples)
 
     def _encode(self, queries: Sequence[str], progress: Progress | None = None) -> torch.Tensor:
         return encode(self.tokenizer, self.encoder, queries, batch_size=self.batch_size, progress=progress)
 
     def add_examples(self, name: str, texts: Sequence[str]) -> None:
         """Let the router route to ``name`` (appended to ``labels`` if new) by these example queries."""
-        texts = [t for t in texts if t.strip()]
-        if not texts:
-            raise MoleError(f"expert {name!r} needs at least one example query to be routed to")
-        if name not in self.labels:
-            self.labels.append(name)
-        index = self.labels.index(name)
+        self._add_many({name: texts})
+
+    def _add_many(self, examples: Mapping[str, Sequence[str]]) -> None:
+        """Add several experts' examples with one batched encode and one concatenation (a router over a
+        thousand experts is built in one pass, not a thousand growing copies of the bank)."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        texts: list[str] = []
+        ids: list[int] = []
+        for name, given in examples.items():
+            kept = [t for t in given if t.strip()]
+            if not kept:
+                raise MoleError(f"expert {name!r} needs at least one example query to be routed to")
+            if name not in index:
+                index[name] = len(self.labels)
+                self.labels.append(name)
+            texts += kept
+            ids += [index[name]] * len(kept)
         self.bank = torch.cat([self.bank, self._encode(texts)])
-        self.bank_labels = torch.cat([self.bank_labels, torch.full((len(texts),), index, dtype=torch.long)])
+        self.bank_labels = torch.cat([self.bank_labels, torch.tensor(ids, dtype=torch.long)])
 
     def fit(
         self,
@@ -92,16 +104,42 @@ class EmbeddingRouter(Router):
 
     @torch.no_grad()
     def scores(self, queries: Sequence[str]) -> torch.Tensor:
-        """Per expert, the mean cosine similarity of the query's ``top_k`` nearest examples of that expert."""
-        missing = [name for i, name in enumerate(self.labels) if not bool((self.bank_labels == i).any())]
+        """Per expert, the mean cosine similarity of the query's ``top_k`` nearest examples of that expert.
+
+        Vectorised over experts: the bank's rows are grouped per expert once (``[experts, most
+        examples]``, padded), so a query batch costs one gather and one ``topk`` whatever the number
+        of experts, instead of a Python loop with a mask over the whole bank per expert."""
+        index, valid, counts = self._grouping()
+        sims = self._encode(queries) @ self.bank.T
+        k = min(self.top_k, index.shape[1])
+        take = counts.clamp(max=self.top_k)  # examples averaged per expert
+        keep = torch.arange(k) < take[:, None]  # [experts, k]
+        out = torch.empty(len(queries), len(self.labels))
+        step = max(1, 8_000_000 // max(1, index.numel()))  # bound the [queries, experts, examples] gather
+        for start in range(0, len(queries), step):
+            grouped = sims[start : start + step, index].masked_fill(~valid, float("-inf"))
+            top = grouped.topk(k, dim=2).values.masked_fill(~keep, 0.0)
+            out[start : start + step] = top.sum(2) / take
+        return out
+
+    def _grouping(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bank row indices per expert (``[experts, most]``, padded), which are real, and counts."""
+        labels = self.bank_labels  # the key holds the tensor itself, so its identity cannot be reused
+        key = (labels, labels._version, len(self.labels))
+        cached = self._groups
+        if cached is not None and cached[0][0] is labels and cached[0][1:] == key[1:]:
+            return self._groups[1:]
+        counts = torch.bincount(self.bank_labels, minlength=len(self.labels))
+        missing = [self.labels[i] for i in (counts == 0).nonzero().flatten().tolist()]
         if missing:
             raise MoleError(f"embedding router has no examples for {', '.join(missing)}")
-        sims = self._encode(queries) @ self.bank.T
-        out = torch.empty(len(queries), len(self.labels))
-        for i in range(len(self.labels)):
-            own = sims[:, self.bank_labels == i]
-            out[:, i] = own.topk(min(self.top_k, own.shape[1]), dim=1).values.mean(1)
-        return out
+        order = torch.argsort(self.bank_labels, stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(int(counts.max()))
+        valid = slot < counts[:, None]
+        index = order[(starts[:, None] + slot).clamp(max=len(order) - 1)]
+        self._groups = (key, index, valid, counts)
+        return index, valid, counts
 
     def predict(self, queries: Sequence[str]) -> list[list[float]]:
         if not queries:
