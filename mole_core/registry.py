@@ -227,9 +227,7 @@ class Registry:
         staged = atomic.staging_dir(self.root / "experts", name)
         try:
             source_weights = weights_path(info.path)
-            extra = [p.name for p in info.path.iterdir() if p.is_file() and p.name in {"README.md"}]
-            for filename in [CONFIG_NAME, *extra]:
-                shutil.copy2(info.path / filename, staged / filename)
+            shutil.copy2(info.path / CONFIG_NAME, staged / CONFIG_NAME)
             if source_weights.name == WEIGHTS_NAME:
                 shutil.copy2(source_weights, staged / WEIGHTS_NAME)
             else:  # an opted-in pickle is converted once, so nothing downstream ever unpickles
@@ -258,6 +256,7 @@ class Registry:
                 created_at=now,
                 updated_at=now,
             )
+            _write_card(staged, entry)
             with self.transaction() as manifest:
                 old = manifest.expert(name)
                 if old is not None and not replace:
@@ -444,3 +443,11 @@ class Registry:
                 Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)")
             )
         return problems
+
+
+def _write_card(directory: Path, entry: ExpertEntry) -> None:
+    """MoLE's model card as the expert folder's README.md (not PEFT's template): what `mole push`
+    uploads, so publishing the folder with any Hub tool gives a proper card."""
+    from .hub.cards import CARD_NAME, expert_card
+
+    (directory / CARD_NAME).write_text(expert_card(entry), encoding="utf-8")

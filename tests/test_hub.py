@@ -180,6 +180,8 @@ def test_push_expert_uploads_adapter_card_and_entry_in_one_commit(
     )
 
     result = push_expert(hub_registry, "math", repo)
+    pushed = server.files(repo)["README.md"].decode()
+    assert pushed == (hub_registry.expert_dir("math") / "README.md").read_text().replace("REPO_ID", repo)
 
     commit = server.commit(repo)
     assert result.commit == commit.oid and result.repo_id == repo and result.revision == "main"

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..adapters import WEIGHTS_NAME
-from ..errors import AdapterError
+from ..errors import AdapterError, MoleError
 from ..manifest import MANIFEST_NAME, SHA256_PATTERN, ExpertEntry, Manifest
 
 EXPERT_META = "mole-expert.json"
@@ -43,26 +43,61 @@ def _yaml_front_matter(data: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True) + "---\n"
 
 
-def expert_card(entry: ExpertEntry, repo_id: str) -> str:
-    """A model card (``README.md``) with Hub metadata, so the expert is findable and self-describing."""
-    meta: dict[str, Any] = {}
-    hub_base = _hub_model_id(entry.base_model)
-    if hub_base:
-        meta["base_model"] = hub_base
-    meta.update(
+#: Licences of base models MoLE knows by id (the embedded default); others are left for the user.
+KNOWN_BASE_LICENSES = {"huggingfacetb/smollm2-135m-instruct": "apache-2.0"}
+
+
+def project_link() -> str:
+    """MoLE as a Markdown link to the URL its package metadata declares, else its package name."""
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("mole-lora")
+    except metadata.PackageNotFoundError:
+        return "MoLE (Mixture of LoRA Experts)"
+    urls = [u.split(",", 1)[-1].strip() for u in meta.get_all("Project-URL") or []] + [meta.get("Home-page")]
+    url = next((u for u in urls if u and u.startswith("https://")), None)
+    return f"[MoLE]({url})" if url else "MoLE (Mixture of LoRA Experts, Python package `mole-lora`)"
+
+
+def _dataset(entry: ExpertEntry) -> Any:
+    """The dataset spec the expert was trained on (its training record, else its plugin spec's)."""
+    from .. import plugins
+
+    name = entry.training.dataset if entry.training and entry.training.dataset else None
+    if name is None and entry.plugin:
+        spec = plugins.get_expert_spec(entry.name)
+        name = spec.dataset if spec is not None and spec.plugin == entry.plugin else None
+    try:
+        return plugins.get_dataset_spec(name) if name else None
+    except MoleError:
+        return None
+
+
+def expert_card(entry: ExpertEntry, repo_id: str | None = None) -> str:
+    """The expert's model card (``README.md``): Hub metadata (base model, licence and datasets where
+    known) and what the adapter is. Written into the expert's folder at registration, so uploading
+    that folder with any Hub tool publishes it; ``mole push`` uploads the same card, naming the repo."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    dataset = _dataset(entry)
+    data = ModelCardData(
+        base_model=_hub_model_id(entry.base_model),
         library_name="peft",
         pipeline_tag="text-generation",
         tags=EXPERT_TAGS,
+        license=KNOWN_BASE_LICENSES.get(entry.base_model.lower()),
+        datasets=[dataset.hub_id] if dataset is not None and dataset.hub_id else None,
         task=entry.task or "",
         rank=entry.rank,
         lora_alpha=entry.alpha,
     )
+    repo = repo_id or (entry.hub.repo_id if entry.hub else None)
     lines = [
-        _yaml_front_matter(meta),
         f"# {entry.name}: a MoLE expert",
         "",
         f"A LoRA adapter (rank {entry.rank}, alpha {entry.alpha:g}) for `{_display_base(entry.base_model)}`, "
-        "published with [MoLE](https://github.com/) (Mixture of LoRA Experts).",
+        f"registered with {project_link()}.",
         "",
     ]
     if entry.task:
@@ -70,44 +105,54 @@ def expert_card(entry: ExpertEntry, repo_id: str) -> str:
     lines += [
         f"- target modules: {', '.join(f'`{m}`' for m in entry.target_modules)}",
         f"- sha256 of `{WEIGHTS_NAME}`: `{entry.sha256}`",
+        f"- prompt template: `{entry.prompt_template}`",
     ]
     if entry.plugin:
         lines.append(f"- plugin: `{entry.plugin}`")
-    if entry.training is not None:
-        t = entry.training
-        parts = [
-            f"{k} {v}"
-            for k, v in (
-                ("dataset", t.dataset),
-                ("examples", t.examples),
-                ("steps", t.steps),
-                ("final loss", t.final_loss),
-            )
-            if v is not None
-        ]
-        if parts:
-            lines.append(f"- training: {', '.join(parts)}")
+    if dataset is not None:
+        licence = f", licence {dataset.license}" if dataset.license else ""
+        lines.append(f"- data: `{dataset.hub_id or dataset.name}`{licence}")
+    lines += _training_lines(entry)
     if entry.examples:
         lines += ["", "Example queries:", ""] + [f"- {e}" for e in entry.examples[:8]]
-    lines += [
+    lines += _usage_lines(entry.name, repo)
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines)))
+
+
+def _training_lines(entry: ExpertEntry) -> list[str]:
+    if entry.training is None:
+        return []
+    t = entry.training
+    fields = (
+        ("dataset", t.dataset),
+        ("examples", t.examples),
+        ("steps", t.steps),
+        ("final loss", t.final_loss),
+    )
+    parts = [f"{k} {v}" for k, v in fields if v is not None]
+    return [f"- training: {', '.join(parts)}"] if parts else []
+
+
+def _usage_lines(name: str, repo: str | None) -> list[str]:
+    where = repo or "REPO_ID"
+    return [
         "",
         "## Use it",
         "",
         "```bash",
-        f"mole add-expert {entry.name} --hub {repo_id}",
+        f"mole add-expert {name} --hub {where}",
         "```",
         "",
         "or with PEFT alone:",
         "",
         "```python",
         "from peft import PeftModel",
-        f'model = PeftModel.from_pretrained(base_model, "{repo_id}")',
+        f'model = PeftModel.from_pretrained(base_model, "{where}")',
         "```",
         "",
         f"`{EXPERT_META}` holds the MoLE manifest entry; `mole pull` checks the weights against its sha256.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def registry_card(manifest: Manifest, repo_id: str) -> str:
