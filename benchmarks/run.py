@@ -34,6 +34,7 @@ SECTIONS: dict[str, tuple[str, str | None]] = {
     "generation": ("benchmarks.bench_adapters", "generation"),
     "adapters": ("benchmarks.bench_adapters", "adapters"),
     "scaling": ("benchmarks.bench_adapters", "scaling"),
+    "vllm": ("benchmarks.bench_vllm", None),
 }
 ALL = ["paper", *SECTIONS]
 
@@ -901,11 +902,56 @@ def notes_md(results: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+VLLM_ROWS = (
+    ("vllm_mixed", "vLLM, 16 concurrent, each naming its expert"),
+    ("front_mixed", "the same through `mole serve --engine-url`"),
+    ("vllm_base", "vLLM, 16 concurrent, bare base"),
+    ("vllm_sequential", "vLLM, one request at a time (one per expert)"),
+)
+
+
+def vllm_md(section: dict[str, Any] | None, generation: dict[str, Any] | None) -> list[str]:
+    """vLLM-CPU serving the same four experts, next to MoLE's in-process mixed batch."""
+    if not section:
+        return []
+    lines = ["## vLLM-CPU serving the same four experts", ""]
+    if "skipped" in section or "error" in section:
+        return lines + [f"Not measured: {section.get('skipped') or section.get('error')}.", ""]
+    lines += [
+        f"{section.get('model', '?')}, 32 new tokens per request, streaming greedy chat requests from a "
+        "client on the same machine (`benchmarks/serving_client.py`); one measurement each, after a "
+        f"warm-up. Load average before {section['load_average_before']}, after "
+        f"{section['load_average_after']}; vLLM uses both cores, the MoLE figures one torch thread.",
+        "",
+        "| way | requests | wall s | tokens/s | latency p50 / p99 s | first token p50 / p99 s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in VLLM_ROWS:
+        r = section.get(key)
+        if not r:
+            continue
+        failed = f" ({r['error_count']} failed)" if r.get("error_count") else ""
+        lines.append(
+            f"| {label} | {r['requests']}{failed} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} | "
+            f"{r['latency_p50']:.2f} / {r['latency_p99']:.2f} | {r['ttft_p50']:.2f} / {r['ttft_p99']:.2f} |"
+        )
+    stacked = ((generation or {}).get("ways") or {}).get("stacked")
+    if stacked and section.get("vllm_mixed"):
+        ratio = section["vllm_mixed"]["tokens_per_s"] / stacked["tokens_per_s"]
+        lines.append(
+            f"| MoLE in-process mixed batch (`generation` section, {generation.get('measured_at', '?')[:10]}) "
+            f"| 16 | {stacked['seconds']:.1f} | {stacked['tokens_per_s']:.1f} | | |"
+        )
+        lines += ["", f"vLLM-CPU's mixed-adapter throughput is {ratio:.2f}x MoLE's in-process batch here."]
+    return lines + [""]
+
+
 def render(results: dict[str, Any]) -> str:
     s = results["sections"]
     lines = header(results) + targets_md(results) + memory_md(s.get("memory")) + paper_md(s.get("paper"))
     lines += routing_md(s.get("routing")) + generation_md(s.get("generation")) + gpu_md(results)
-    lines += adapters_md(s.get("adapters"), s.get("scaling")) + notes_md(results)
+    lines += adapters_md(s.get("adapters"), s.get("scaling")) + vllm_md(s.get("vllm"), s.get("generation"))
+    lines += notes_md(results)
     return "\n".join(lines).rstrip() + "\n"
 
 

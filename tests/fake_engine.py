@@ -50,7 +50,8 @@ def create_engine(adapters: list[str], *, api_key: str | None = None) -> FastAPI
         app.state.received.append(body)
         if (error := refused(request)) is not None:
             return error
-        if body["model"] not in [BASE_NAME, *adapters]:
+        base, _, adapter = body["model"].partition(":")  # SGLang's "base:adapter" form too
+        if body["model"] not in [BASE_NAME, *adapters] and not (base == BASE_NAME and adapter in adapters):
             return JSONResponse({"error": {"message": f"The model `{body['model']}` does not exist."}}, 404)
         prompt = body["messages"][-1]["content"] if chat else body["prompt"]
         words = answer_text(body["model"], prompt).split(" ")[: body.get("max_tokens", 16)]

@@ -281,6 +281,15 @@ def test_the_engine_key_is_sent_and_never_shown(front, engine) -> None:
     assert client(front).completions.create(model="code", prompt="x", max_tokens=2).choices[0].text
 
 
+def test_engine_model_template_for_sglang_style_names(remote_registry, engine) -> None:
+    app, url = engine
+    with serve_in_thread(front_app(remote_registry, url, engine_model="{base}:{expert}")) as f:
+        routed = client(f).completions.create(model="auto", prompt="code it", max_tokens=9)
+        base = client(f).completions.create(model="base", prompt="plain", max_tokens=9)
+    assert routed.model == "code" and app.state.received[0]["model"] == f"{BASE_NAME}:code"
+    assert base.model == "base" and app.state.received[1]["model"] == BASE_NAME
+
+
 def test_settings_refuse_a_url_without_scheme() -> None:
     from pydantic import ValidationError
 
@@ -288,6 +297,8 @@ def test_settings_refuse_a_url_without_scheme() -> None:
 
     with pytest.raises(ValidationError, match="http://"):
         ServeSettings(engine_url="localhost:8001/v1")
+    with pytest.raises(ValidationError, match="expert"):
+        ServeSettings(engine_url="http://h/v1", engine_model="{base}")
 
 
 def test_cli_loads_no_base_weights(remote_registry, engine, mole, tmp_path) -> None:

@@ -33,6 +33,13 @@ from ..errors import MoleError
     help="Key the engine expects (`vllm serve --api-key`) [env MOLE_ENGINE_API_KEY].",
 )
 @click.option(
+    "--engine-model",
+    default="{expert}",
+    show_default=True,
+    help="The `model` sent to the engine for an expert: {expert} = its name, {base} = the engine's "
+    "base model (SGLang: '{base}:{expert}').",
+)
+@click.option(
     "--engine-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=120.0,
@@ -72,6 +79,7 @@ def serve(
     api_key: str | None,
     engine_url: str | None,
     engine_api_key: str | None,
+    engine_model: str,
     engine_timeout: float,
     max_batch_size: int,
     max_queue: int,
@@ -92,6 +100,7 @@ def serve(
             api_key=api_key or None,
             engine_url=engine_url,
             engine_api_key=engine_api_key or None,
+            engine_model=engine_model,
             engine_timeout=engine_timeout,
             max_batch_size=max_batch_size,
             max_queue=max_queue,

@@ -60,6 +60,7 @@ class RemoteBackend:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._timeout = httpx.Timeout(settings.engine_timeout, connect=min(settings.engine_timeout, 10.0))
         self._limit = settings.max_batch_size + settings.max_queue
+        self._model_format = settings.engine_model
         self._in_flight = 0
         self._metrics: ServeMetrics | None = None
         self._client: httpx.AsyncClient | None = None
@@ -161,12 +162,13 @@ class RemoteBackend:
             raise BadRequest(
                 "blending experts (mole_top_k > 1) needs the embedded engine", param="mole_top_k"
             )
-        if request.experts:
-            model = next(iter(request.experts))
-        elif self.base_model is not None:
-            model = self.base_model
-        else:
+        if self.base_model is None and (not request.experts or "{base}" in self._model_format):
             raise EngineUnavailable(f"the engine at {self.shown} has not said which base model it serves")
+        if request.experts:
+            name = next(iter(request.experts))
+            model = self._model_format.replace("{base}", self.base_model or "").replace("{expert}", name)
+        else:
+            model = self.base_model
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens,

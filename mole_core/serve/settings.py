@@ -26,6 +26,11 @@ class ServeSettings(BaseModel):
     engine_api_key: SecretStr | None = Field(
         default=None, description="Sent to the engine as `Authorization: Bearer KEY` (never logged)."
     )
+    engine_model: str = Field(
+        default="{expert}",
+        description="The `model` an expert's requests carry to the engine: {expert} is its name, {base} "
+        "the engine's base model (vLLM: '{expert}'; SGLang: '{base}:{expert}').",
+    )
     engine_timeout: float = Field(
         default=120.0,
         gt=0,
@@ -54,6 +59,13 @@ class ServeSettings(BaseModel):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8001/v1)")
         return url.rstrip("/") if url else url
+
+    @field_validator("engine_model")
+    @classmethod
+    def _engine_model(cls, value: str) -> str:
+        if "{expert}" not in value:
+            raise ValueError("must contain {expert} (where the expert's name goes)")
+        return value
 
     @model_validator(mode="after")
     def _limits(self) -> ServeSettings:

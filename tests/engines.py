@@ -1,0 +1,101 @@
+"""Starting a real vLLM from `mole export vllm` and `mole serve --engine-url` before it, on loopback.
+
+Shared by the real-vLLM test tier (tests/test_vllm_engine.py) and the vLLM serving benchmark
+(benchmarks/bench_vllm.py). vLLM runs from ``$MOLE_VLLM_PYTHON`` (or this python when it imports vllm),
+offline (``HF_HUB_OFFLINE=1``) with ``VLLM_CPU_KVCACHE_SPACE=1`` GB unless the caller's env says more.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fake_engine import free_port
+
+
+def vllm_python() -> str | None:
+    """A python that can import vLLM: this one, or ``$MOLE_VLLM_PYTHON``."""
+    if importlib.util.find_spec("vllm") is not None:
+        return sys.executable
+    configured = os.environ.get("MOLE_VLLM_PYTHON")
+    return configured if configured and Path(configured).is_file() else None
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Poll ``url``/v1/models until it answers; raise with the log's tail if the process dies or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{url} exited with {process.returncode} before it was ready:\n{tail}")
+        try:
+            if httpx.get(url + "/v1/models", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    raise RuntimeError(f"{url} was not ready within {timeout:.0f} s (log: {log})")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop the process group we started (SIGTERM, then SIGKILL after 30 s)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@contextmanager
+def _process(cmd: list[str], log: Path, env: dict[str, str], timeout: float) -> Iterator[str]:
+    port = cmd[cmd.index("--port") + 1]
+    with open(log, "w") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log, timeout)
+        yield url
+    finally:
+        stop(process)
+
+
+@contextmanager
+def vllm_engine(
+    registry_dir: Path, python: str, log: Path, timeout: float
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """vLLM serving the registry, started from `mole export vllm --json`; yields (export JSON, base URL)."""
+    port = str(free_port())
+    exported = subprocess.run(
+        [sys.executable, "-m", "mole_core", "export", "vllm", "--registry", str(registry_dir), "--json"]
+        + ["--python", python, "--", "--host", "127.0.0.1", "--port", port],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(exported.stdout)
+    env = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", **os.environ}
+    env.pop("OMP_NUM_THREADS", None)  # vLLM sizes its own CPU threads
+    with _process(data["command"], log, env, timeout) as url:
+        yield data, url
+
+
+@contextmanager
+def mole_front(registry_dir: Path, engine_url: str, log: Path, timeout: float = 300) -> Iterator[str]:
+    """`mole serve --engine-url` in front of ``engine_url`` (``http://host:port``); yields its base URL."""
+    cmd = [sys.executable, "-m", "mole_core", "serve", "--registry", str(registry_dir)]
+    cmd += ["--engine-url", engine_url + "/v1", "--port", str(free_port())]
+    with _process(cmd, log, dict(os.environ), timeout) as url:
+        yield url
