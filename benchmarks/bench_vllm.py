@@ -9,7 +9,8 @@ experts, 32 new tokens each, the paper's 16 queries interleaved):
 - ``vllm_base``: the same 16 on the bare base model (vLLM's limit on this machine);
 - ``vllm_sequential``: 4 of them one at a time (one per expert);
 - ``front_mixed``: the 16 through ``mole serve --engine-url`` (routing skipped: each names its expert),
-  which is what the front-end adds.
+  which is what the front-end adds. The front does not forward vLLM's ``ignore_eos``, so answers that
+  end early make fewer tokens there: compare its latency, and its token count in the JSON.
 
 Needs a python that imports vLLM (``MOLE_VLLM_PYTHON``, or this one); without it the section records
 why it was skipped. Each figure is one measurement after a warm-up request per expert.
@@ -46,11 +47,14 @@ def run_vllm(context: Context) -> dict[str, Any]:
         base_name = data["served_model_name"]
         measure(url + "/v1", [(e, "Hello") for e in dict(jobs)], concurrency=4, max_tokens=4)  # warm-up
         log.info("vLLM ready; timing 16 mixed requests")
-        figures["vllm_mixed"] = measure(url + "/v1", jobs, concurrency=16, max_tokens=TOKENS)
+        exact = {"ignore_eos": True}  # exactly 32 tokens per answer, as the generation section times
+        figures["vllm_mixed"] = measure(url + "/v1", jobs, concurrency=16, max_tokens=TOKENS, extra=exact)
         base_jobs = [(base_name, q) for _, q in jobs]
-        figures["vllm_base"] = measure(url + "/v1", base_jobs, concurrency=16, max_tokens=TOKENS)
+        figures["vllm_base"] = measure(url + "/v1", base_jobs, concurrency=16, max_tokens=TOKENS, extra=exact)
         one_each = list(dict((e, (e, q)) for e, q in jobs).values())
-        figures["vllm_sequential"] = measure(url + "/v1", one_each, concurrency=1, max_tokens=TOKENS)
+        figures["vllm_sequential"] = measure(
+            url + "/v1", one_each, concurrency=1, max_tokens=TOKENS, extra=exact
+        )
         with mole_front(registry.root, url, context.work / "front.log") as front:
             measure(front + "/v1", jobs[:4], concurrency=4, max_tokens=4)  # warm-up
             figures["front_mixed"] = measure(front + "/v1", jobs, concurrency=16, max_tokens=TOKENS)
@@ -58,9 +62,18 @@ def run_vllm(context: Context) -> dict[str, Any]:
         if isinstance(value, dict):
             value.pop("texts", None)
     figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    figures["vllm_threads"] = omp_binding(context.work / "vllm.log")
     figures["vllm_launch"] = {k: data[k] for k in ("max_lora_rank", "max_loras", "max_cpu_loras")}
     figures["model"] = context.scale.gen_model
     return figures
+
+
+def omp_binding(log_path: Any) -> str:
+    """What vLLM's CPU backend says it bound its OpenMP threads to (e.g. "core ids=[0]")."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "core ids=" in line:
+            return line.split("]", 1)[-1].strip()
+    return "not reported"
 
 
 if __name__ == "__main__":

@@ -921,7 +921,8 @@ def vllm_md(section: dict[str, Any] | None, generation: dict[str, Any] | None) -
         f"{section.get('model', '?')}, 32 new tokens per request, streaming greedy chat requests from a "
         "client on the same machine (`benchmarks/serving_client.py`); one measurement each, after a "
         f"warm-up. Load average before {section['load_average_before']}, after "
-        f"{section['load_average_after']}; vLLM uses both cores, the MoLE figures one torch thread.",
+        f"{section['load_average_after']}; vLLM's CPU threads: {section.get('vllm_threads', '?')}; the "
+        "MoLE figures use one torch thread.",
         "",
         "| way | requests | wall s | tokens/s | latency p50 / p99 s | first token p50 / p99 s |",
         "|---|---|---|---|---|---|",

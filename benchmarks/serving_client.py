@@ -18,8 +18,11 @@ from typing import Any
 from . import median, percentile
 
 
-async def _one(client: Any, url: str, model: str, query: str, max_tokens: int) -> dict[str, Any]:
+async def _one(
+    client: Any, url: str, model: str, query: str, max_tokens: int, extra: dict[str, Any]
+) -> dict[str, Any]:
     body = {
+        **extra,
         "model": model,
         "messages": [{"role": "user", "content": query}],
         "max_tokens": max_tokens,
@@ -56,7 +59,12 @@ async def _one(client: Any, url: str, model: str, query: str, max_tokens: int) -
 
 
 async def _run(
-    base_url: str, jobs: Sequence[tuple[str, str]], concurrency: int, max_tokens: int, api_key: str | None
+    base_url: str,
+    jobs: Sequence[tuple[str, str]],
+    concurrency: int,
+    max_tokens: int,
+    api_key: str | None,
+    extra: dict[str, Any],
 ) -> tuple[float, list[dict[str, Any]]]:
     import httpx
 
@@ -67,7 +75,7 @@ async def _run(
 
         async def job(model: str, query: str) -> dict[str, Any]:
             async with gate:
-                return await _one(client, base_url.rstrip("/"), model, query, max_tokens)
+                return await _one(client, base_url.rstrip("/"), model, query, max_tokens, extra)
 
         started = time.perf_counter()
         results = await asyncio.gather(*(job(m, q) for m, q in jobs))
@@ -81,9 +89,13 @@ def measure(
     concurrency: int = 16,
     max_tokens: int = 32,
     api_key: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Send ``jobs`` ((model, query) pairs) to ``base_url`` (``http://host:port/v1``); the figures."""
-    seconds, results = asyncio.run(_run(base_url, jobs, concurrency, max_tokens, api_key))
+    """Send ``jobs`` ((model, query) pairs) to ``base_url`` (``http://host:port/v1``); the figures.
+
+    ``extra`` joins every request body (e.g. vLLM's ``{"ignore_eos": true}``, so every answer is
+    exactly ``max_tokens`` long, as the in-process generation figures are)."""
+    seconds, results = asyncio.run(_run(base_url, jobs, concurrency, max_tokens, api_key, extra or {}))
     ok = [r for r in results if "error" not in r]
     errors = [r["error"] for r in results if "error" in r]
     tokens = sum(r["tokens"] for r in ok)

@@ -30,8 +30,9 @@ def vllm_python() -> str | None:
     return configured if configured and Path(configured).is_file() else None
 
 
-def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    """Poll ``url``/v1/models until it answers; raise with the log's tail if the process dies or time runs out."""
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, expect: str) -> None:
+    """Poll ``url``/v1/models until it lists ``expect`` (so another server that took the port on a
+    shared machine is never mistaken for ours); raise with the log's tail if the process dies."""
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -40,9 +41,10 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{url} exited with {process.returncode} before it was ready:\n{tail}")
         try:
-            if httpx.get(url + "/v1/models", timeout=5).status_code == 200:
+            response = httpx.get(url + "/v1/models", timeout=5)
+            if response.status_code == 200 and expect in {m.get("id") for m in response.json()["data"]}:
                 return
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             pass
         time.sleep(2)
     raise RuntimeError(f"{url} was not ready within {timeout:.0f} s (log: {log})")
@@ -60,13 +62,13 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def _process(cmd: list[str], log: Path, env: dict[str, str], timeout: float) -> Iterator[str]:
+def _process(cmd: list[str], log: Path, env: dict[str, str], timeout: float, expect: str) -> Iterator[str]:
     port = cmd[cmd.index("--port") + 1]
     with open(log, "w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process, log, timeout)
+        wait_ready(url, process, log, timeout, expect)
         yield url
     finally:
         stop(process)
@@ -88,7 +90,7 @@ def vllm_engine(
     data = json.loads(exported.stdout)
     env = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", **os.environ}
     env.pop("OMP_NUM_THREADS", None)  # vLLM sizes its own CPU threads
-    with _process(data["command"], log, env, timeout) as url:
+    with _process(data["command"], log, env, timeout, data["lora_modules"][0]["name"]) as url:
         yield data, url
 
 
@@ -97,5 +99,5 @@ def mole_front(registry_dir: Path, engine_url: str, log: Path, timeout: float = 
     """`mole serve --engine-url` in front of ``engine_url`` (``http://host:port``); yields its base URL."""
     cmd = [sys.executable, "-m", "mole_core", "serve", "--registry", str(registry_dir)]
     cmd += ["--engine-url", engine_url + "/v1", "--port", str(free_port())]
-    with _process(cmd, log, dict(os.environ), timeout) as url:
+    with _process(cmd, log, dict(os.environ), timeout, "auto") as url:
         yield url

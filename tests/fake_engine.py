@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import threading
 import time
@@ -90,9 +91,17 @@ def create_engine(adapters: list[str], *, api_key: str | None = None) -> FastAPI
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port drawn at random from 20000-60000: several jobs on one machine asking the OS for
+    ephemeral ports get neighbouring ones, and a port freed here is soon someone else's."""
+    for _ in range(100):
+        port = random.randint(20000, 60000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
 
 
 @contextmanager
