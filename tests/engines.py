@@ -19,7 +19,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fake_engine import free_port
+
+def free_port() -> int:
+    """A free port drawn at random from 20000-60000: several jobs on one machine asking the OS for
+    ephemeral ports get neighbouring ones, and a port freed here is soon someone else's."""
+    import random
+    import socket
+
+    for _ in range(100):
+        port = random.randint(20000, 60000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
 
 
 def vllm_python() -> str | None:

@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -88,38 +82,3 @@ def create_engine(adapters: list[str], *, api_key: str | None = None) -> FastAPI
         return await generate(request, chat=False)
 
     return app
-
-
-def free_port() -> int:
-    """A free port drawn at random from 20000-60000: several jobs on one machine asking the OS for
-    ephemeral ports get neighbouring ones, and a port freed here is soon someone else's."""
-    for _ in range(100):
-        port = random.randint(20000, 60000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found")
-
-
-@contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run ``app`` with uvicorn on loopback in a thread; yields its base URL, stops it afterwards."""
-    import uvicorn
-
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import httpx
 import pytest
-from fake_engine import BASE_NAME, answer_text, create_engine, free_port, serve_in_thread
+from engines import free_port
+from fake_engine import BASE_NAME, answer_text, create_engine
+from serving import running
 
 from mole_core.routing import Router
 
@@ -49,7 +51,7 @@ def remote_registry(tmp_path_factory, tiny_base, adapter_factory):  # noqa: ANN0
 @pytest.fixture(scope="module")
 def engine():  # noqa: ANN201
     app = create_engine(["math", "code"], api_key="engine-secret")
-    with serve_in_thread(app) as url:
+    with running(app) as url:
         yield app, url + "/v1"
 
 
@@ -76,7 +78,7 @@ def front_app(registry, engine_url: str, **settings):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def front(remote_registry, engine):  # noqa: ANN001, ANN201
-    with serve_in_thread(front_app(remote_registry, engine[1])) as front_url:
+    with running(front_app(remote_registry, engine[1])) as front_url:
         yield front_url
 
 
@@ -184,8 +186,8 @@ def test_an_expert_the_engine_lacks_is_a_clear_502(remote_registry, engine) -> N
     _, url = engine
     other = create_engine(["code"])  # launched without "math"
     with (
-        serve_in_thread(other) as other_url,
-        serve_in_thread(front_app(remote_registry, other_url + "/v1")) as f,
+        running(other) as other_url,
+        running(front_app(remote_registry, other_url + "/v1")) as f,
     ):
         response = httpx.post(
             f + "/v1/completions", json={"model": "math", "prompt": "x", "max_tokens": 2}, timeout=30
@@ -196,7 +198,7 @@ def test_an_expert_the_engine_lacks_is_a_clear_502(remote_registry, engine) -> N
 
 def test_engine_down_is_503_and_health_says_so(remote_registry) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    with serve_in_thread(front_app(remote_registry, dead)) as f:
+    with running(front_app(remote_registry, dead)) as f:
         response = httpx.post(
             f + "/v1/chat/completions",
             json={"model": "code", "messages": [{"role": "user", "content": "x"}]},
@@ -217,7 +219,7 @@ def test_engine_timeout_is_bounded(remote_registry, engine) -> None:
     app, url = engine
     app.state.delay = 3.0
     try:
-        with serve_in_thread(front_app(remote_registry, url, engine_timeout=0.5)) as f:
+        with running(front_app(remote_registry, url, engine_timeout=0.5)) as f:
             started = time.monotonic()
             response = httpx.post(
                 f + "/v1/completions", json={"model": "code", "prompt": "x", "max_tokens": 2}, timeout=30
@@ -257,7 +259,7 @@ def test_in_flight_limit_gives_429(remote_registry, engine) -> None:
         results.append(httpx.post(f + "/v1/completions", json=body, timeout=30).status_code)
 
     try:
-        with serve_in_thread(front_app(remote_registry, url, max_batch_size=1, max_queue=0)) as f:
+        with running(front_app(remote_registry, url, max_batch_size=1, max_queue=0)) as f:
             threads = [threading.Thread(target=call, args=(f,)) for _ in range(3)]
             for t in threads:
                 t.start()
@@ -283,7 +285,7 @@ def test_the_engine_key_is_sent_and_never_shown(front, engine) -> None:
 
 def test_engine_model_template_for_sglang_style_names(remote_registry, engine) -> None:
     app, url = engine
-    with serve_in_thread(front_app(remote_registry, url, engine_model="{base}:{expert}")) as f:
+    with running(front_app(remote_registry, url, engine_model="{base}:{expert}")) as f:
         routed = client(f).completions.create(model="auto", prompt="code it", max_tokens=9)
         base = client(f).completions.create(model="base", prompt="plain", max_tokens=9)
     assert routed.model == "code" and app.state.received[0]["model"] == f"{BASE_NAME}:code"

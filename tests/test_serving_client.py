@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fake_engine import answer_text, create_engine, serve_in_thread
+from fake_engine import answer_text, create_engine
+from serving import running
 
 from benchmarks.run import vllm_md
 from benchmarks.serving_client import measure
@@ -11,7 +12,7 @@ from benchmarks.serving_client import measure
 def test_measure_counts_tokens_latency_and_errors() -> None:
     app = create_engine(["a", "b"])
     app.state.delay = 0.01
-    with serve_in_thread(app) as url:
+    with running(app) as url:
         jobs = [("a", "one two three"), ("b", "four five"), ("missing", "x")]
         result = measure(url + "/v1", jobs, concurrency=2, max_tokens=50, extra={"ignore_eos": True})
     assert result["requests"] == 3 and result["error_count"] == 1 and "404" in result["errors"][0]

@@ -114,4 +114,9 @@ def serve(
         raise MoleError(f"{'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}") from None
     auth = "API key required" if settings.api_key else "no API key (set --api-key or MOLE_API_KEY)"
     click.echo(f"serving {registry_dir} on http://{host}:{port}/v1 ({auth})", err=True)
+    if settings.engine_url:
+        from httpx import URL
+
+        engine = URL(settings.engine_url).copy_with(username=None, password=None)
+        click.echo(f"routing here, generating at {engine} (router and tokenizer only)", err=True)
     run(settings)
