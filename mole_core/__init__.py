@@ -15,7 +15,7 @@ from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, RouterEn
 from .progress import Progress
 from .registry import Registry
 from .routing import Route, Router
-from .specs import DatasetSpec, ExpertSpec, LoraDefaults, RouterSpec, RoutingExamples, TextExample
+from .specs import ClaimSpec, DatasetSpec, ExpertSpec, LoraDefaults, RouterSpec, RoutingExamples, TextExample
 
 if TYPE_CHECKING:
     from .runtime import MoLE
@@ -24,6 +24,7 @@ __all__ = [
     "AdapterError",
     "CacheFullError",
     "BaseModelRef",
+    "ClaimSpec",
     "DatasetSpec",
     "ExpertEntry",
     "ExpertSpec",

@@ -29,9 +29,9 @@ COMMAND_MODULES = (
     "mole_core.commands.train",
     "mole_core.commands.router",
     "mole_core.commands.hub",
-    "mole_core.commands.quickstart",
     "mole_core.commands.serve",
     "mole_core.commands.export",
+    "mole_core.commands.plugins",
 )
 
 
@@ -336,31 +336,6 @@ def _leftover_json(item: Any) -> dict[str, Any]:
     return {"path": str(item.path), "kind": item.kind, "bytes": item.bytes, "age_s": round(item.age_s, 1)}
 
 
-@cli.command("plugins")
-@json_option
-def plugins_(as_json: bool) -> None:
-    """List plugins with the experts, routers and datasets each provides, and broken ones."""
-    cat = plugins.catalogue()
-    names = plugins.plugin_names()
-    data = {
-        "plugins": [
-            {"name": name, **cat.provided.get(name, {"experts": [], "routers": [], "datasets": []})}
-            for name in names
-        ],
-        "problems": [{"plugin": p.plugin, "hook": p.hook, "message": p.message} for p in cat.problems],
-    }
-    if as_json:
-        echo_json(data)
-        return
-    for plugin in data["plugins"]:
-        click.echo(plugin["name"])
-        for kind in ("experts", "routers", "datasets"):
-            if plugin[kind]:
-                click.echo(f"  {kind}: {', '.join(plugin[kind])}")
-    for problem in cat.problems:
-        click.secho(f"broken: {problem}", fg="yellow")
-
-
 @cli.command()
 def schema() -> None:
     """Print the manifest's JSON Schema (the source of registry/schema.json)."""
@@ -376,6 +351,7 @@ def _load_command_modules() -> None:
 
 
 _load_command_modules()
+plugins.load_commands(cli)  # last: plugin commands may use everything above
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""The three hooks a MoLE plugin can implement.
+"""The hooks a MoLE plugin can implement.
 
-Each hook receives a ``register`` callback and calls it once per thing it provides, so a plugin can
-register any number of experts, routers or datasets (the pattern of ``llm`` and ``datasette``).
+The ``register_*`` hooks receive a ``register`` callback and call it once per thing they provide, so a
+plugin can register any number of experts, routers, datasets or claims (the pattern of ``llm`` and
+``datasette``); ``register_commands`` receives the ``mole`` click group, as in ``llm``.
 """
 
 from __future__ import annotations
@@ -28,3 +29,18 @@ def register_routers(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_datasets(register: Callable[[Any], None]) -> None:
     """Register :class:`mole_core.DatasetSpec` objects: ``register(DatasetSpec(...))``."""
+
+
+@hookspec
+def register_claims(register: Callable[[Any], None]) -> None:
+    """Register :class:`mole_core.ClaimSpec` objects: published figures a command prints next to what it
+    measured (``topic`` names the command, e.g. ``memory``)."""
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to ``mole``: ``cli.add_command(my_click_command)`` or ``@cli.command()`` on a function.
+
+    A plugin may add commands but not replace the core's; one that raises adds nothing and is listed
+    under ``problems`` by ``mole plugins``.
+    """

@@ -1,10 +1,9 @@
 """Memory *measured* on a loaded system, not computed from a formula.
 
-The paper claimed 12.74 GB for base + four adapters against 48 GB for four full models (73.4%
-saved), by arithmetic only. Here every figure is read off live tensors or the process's resident
-set: the base model's tensors, each adapter's LoRA tensors, the router's, and N separate full
-models (each expert merged into its own copy of the base) — at least two of which are really
-loaded and measured; beyond that the per-model figure is extrapolated, and the report says so.
+Published savings are often arithmetic (parameters times bytes); here every figure is read off live
+tensors or the process's resident set: the base model's tensors, each adapter's LoRA tensors, the
+router's, and N separate full models (each expert merged into its own copy of the base) — at least
+two of which are really loaded and measured; beyond that the per-model figure is extrapolated, and the report says so.
 """
 
 from __future__ import annotations

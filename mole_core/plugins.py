@@ -20,7 +20,7 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from . import hookspecs
-from .specs import DatasetSpec, ExpertSpec, RouterSpec
+from .specs import ClaimSpec, DatasetSpec, ExpertSpec, RouterSpec
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mole_plugins.experts",
     "mole_plugins.datasets",
     "mole_plugins.routers",
+    "mole_plugins.paper",
 )
 ENTRY_POINT_GROUP = "mole"
+PROVIDED_KINDS = ("experts", "routers", "datasets", "claims")
 
 pm = pluggy.PluginManager("mole")
 pm.add_hookspecs(hookspecs)
@@ -58,9 +60,14 @@ class Catalogue:
     experts: dict[str, ExpertSpec] = field(default_factory=dict)
     routers: dict[str, RouterSpec] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    claims: dict[str, ClaimSpec] = field(default_factory=dict)
     problems: list[PluginProblem] = field(default_factory=list)
     provided: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    """plugin name -> {"experts": [...], "routers": [...], "datasets": [...]}"""
+    """plugin name -> {"experts": [...], "routers": [...], "datasets": [...], "claims": [...]}"""
+
+    def claims_about(self, topic: str) -> list[ClaimSpec]:
+        """The claims a command named ``topic`` prints beside what it measured."""
+        return [claim for claim in self.claims.values() if claim.topic == topic]
 
 
 def _allowed_external() -> set[str] | None:
@@ -118,7 +125,7 @@ def _collect(
     hook = getattr(pm.hook, hook_name)
     for impl in hook.get_hookimpls():  # registration order: built-ins first
         plugin = impl.plugin_name
-        provided = catalogue.provided.setdefault(plugin, {"experts": [], "routers": [], "datasets": []})
+        provided = catalogue.provided.setdefault(plugin, {each: [] for each in PROVIDED_KINDS})
 
         def register(spec: Any, _plugin: str = plugin, _provided: dict = provided) -> None:
             try:
@@ -161,9 +168,11 @@ def catalogue() -> Catalogue:
     """Collect every spec the loaded plugins register (cheap: specs are small declarations)."""
     load_plugins()
     cat = Catalogue(problems=list(_load_problems))
+    cat.problems += [p for name, p in _command_problems.items() if pm.get_plugin(name) is not None]
     _collect("register_experts", ExpertSpec, cat.experts, cat, "expert")
     _collect("register_routers", RouterSpec, cat.routers, cat, "router")
     _collect("register_datasets", DatasetSpec, cat.datasets, cat, "dataset")
+    _collect("register_claims", ClaimSpec, cat.claims, cat, "claim")
     return cat
 
 
@@ -196,3 +205,78 @@ def register_plugin(plugin: object, name: str) -> Callable[[], None]:
     load_plugins()
     pm.register(plugin, name=name)
     return lambda: pm.unregister(name=name)
+
+
+_commands: dict[str, list[str]] = {}
+_command_problems: dict[str, PluginProblem] = {}
+
+
+def load_commands(group: Any) -> None:
+    """Let each plugin add commands to the click ``group`` (``register_commands``), one plugin at a time.
+
+    A plugin that raises, or that replaces a command it did not add, is rolled back and recorded in
+    :func:`catalogue`'s problems; the others' commands stay.
+    """
+    load_plugins()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        plugin = impl.plugin_name
+        before = dict(group.commands)
+        try:
+            impl.function(cli=group)
+            replaced = sorted(name for name, cmd in before.items() if group.commands.get(name) is not cmd)
+            if replaced:
+                raise ValueError(f"replaces the command {replaced[0]!r}; plugins may only add commands")
+        except Exception as exc:
+            group.commands.clear()
+            group.commands.update(before)
+            log.warning("plugin %r raised in register_commands: %s", plugin, exc)
+            _command_problems[plugin] = PluginProblem(
+                plugin, "register_commands", f"{type(exc).__name__}: {exc}"
+            )
+            continue
+        _commands[plugin] = sorted(name for name in group.commands if name not in before)
+
+
+def commands_by_plugin() -> dict[str, list[str]]:
+    """plugin name -> the commands it added through ``register_commands``."""
+    return {name: list(commands) for name, commands in _commands.items() if pm.get_plugin(name) is not None}
+
+
+def _expert_json(spec: ExpertSpec) -> dict[str, Any]:
+    """What an expert spec declares, as ``mole plugins --json`` shows it (routing examples counted, not listed)."""
+    routing = spec.routing
+    return {
+        "name": spec.name,
+        "plugin": spec.plugin,
+        "task": spec.task,
+        "dataset": spec.dataset,
+        "rank": spec.lora.rank,
+        "alpha": spec.lora.alpha,
+        "dropout": spec.lora.dropout,
+        "target_modules": list(spec.lora.target_modules),
+        "prompt_template": spec.prompt_template,
+        "routing": {
+            "templates": len(routing.templates),
+            "examples": len(routing.examples),
+            "dataset_queries": routing.dataset_queries,
+        },
+    }
+
+
+def describe() -> dict[str, Any]:
+    """The catalogue as JSON-able data: each plugin with the names it provides, every spec's declaration
+    (experts' LoRA shape and data, routers' and datasets' descriptions), claims, and problems."""
+    cat = catalogue()
+    commands = commands_by_plugin()
+    empty = {kind: [] for kind in PROVIDED_KINDS}
+    return {
+        "plugins": [
+            {"name": name, **cat.provided.get(name, empty), "commands": commands.get(name, [])}
+            for name in plugin_names()
+        ],
+        "experts": [_expert_json(spec) for spec in cat.experts.values()],
+        "routers": [spec.model_dump(mode="json") for spec in cat.routers.values()],
+        "datasets": [spec.model_dump(mode="json") for spec in cat.datasets.values()],
+        "claims": [spec.model_dump(mode="json") for spec in cat.claims.values()],
+        "problems": [{"plugin": p.plugin, "hook": p.hook, "message": p.message} for p in cat.problems],
+    }

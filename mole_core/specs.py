@@ -223,3 +223,15 @@ class RouterSpec(BaseModel):
     load: Callable[..., Any] = Field(description="load(directory) -> Router", exclude=True)
     needs_training: bool = True
     plugin: str | None = None
+
+
+class ClaimSpec(BaseModel):
+    """A published figure a plugin cites, printed by the command named in ``topic`` beside the measured one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    topic: str = Field(min_length=1, description="The command that prints it, e.g. 'memory'.")
+    text: str = Field(min_length=1, description="One line, as the command should print it.")
+    source: str = ""
+    plugin: str | None = None

@@ -195,3 +195,100 @@ def test_dataset_plugin_faults_are_named(register_plugin) -> None:
         cat.datasets["junky"].load("train")
     with pytest.raises(MoleError, match="disk on fire"):
         cat.datasets["crashy"].load("train")
+
+
+# -- what plugins declare, as `mole plugins --json` shows it -----------------------------------------------
+def test_plugins_json_shows_each_spec(cli) -> None:  # noqa: ANN001
+    data = json.loads(cli("plugins", "--json").stdout)
+    experts = {e["name"]: e for e in data["experts"]}
+    assert (
+        experts["qa"]["rank"] == 16
+        and experts["qa"]["alpha"] == 16
+        and experts["qa"]["dataset"] == "wikitext-qa"
+    )
+    assert experts["qa"]["task"] and "down_proj" in experts["qa"]["target_modules"]
+    assert experts["qa"]["plugin"] == "mole_plugins.experts" and experts["qa"]["routing"]["templates"] > 0
+    routers = {r["name"]: r for r in data["routers"]}
+    assert routers["embedding"]["description"] and routers["embedding"]["needs_training"] is False
+    datasets = {d["name"]: d for d in data["datasets"]}
+    assert datasets["gsm8k"]["description"] and datasets["gsm8k"]["license"]
+    paper = next(p for p in data["plugins"] if p["name"] == "mole_plugins.paper")
+    assert paper["commands"] == ["quickstart"] and paper["claims"] == ["paper-memory"]
+    text = cli("plugins").stdout
+    assert "expert  qa: " in text and "r=16" in text and "command mole quickstart" in text
+
+
+# -- register_commands and register_claims --------------------------------------------------------------
+def _group_with_list():  # noqa: ANN202
+    import click
+
+    group = click.Group()
+
+    @group.command("list")
+    def list_() -> None:
+        click.echo("core list")
+
+    return group
+
+
+def test_a_plugin_adds_a_command_and_a_broken_or_greedy_one_adds_nothing(register_plugin) -> None:  # noqa: ANN001
+    import click
+    from click.testing import CliRunner
+
+    class Adds:
+        @hookimpl
+        def register_commands(self, cli) -> None:  # noqa: ANN001
+            @cli.command()
+            @click.argument("who")
+            def hello(who: str) -> None:
+                click.echo(f"hello {who}")
+
+    class Raises:
+        @hookimpl
+        def register_commands(self, cli) -> None:  # noqa: ANN001
+            cli.add_command(click.Command("half-added", callback=lambda: None))
+            raise RuntimeError("boom")
+
+    class Replaces:
+        @hookimpl
+        def register_commands(self, cli) -> None:  # noqa: ANN001
+            cli.add_command(click.Command("list", callback=lambda: click.echo("hijacked")))
+
+    register_plugin(Adds(), "adds")
+    register_plugin(Raises(), "raises")
+    register_plugin(Replaces(), "replaces")
+    group = _group_with_list()
+    plugins.load_commands(group)
+    assert "hello" in group.commands and "quickstart" in group.commands  # the paper plugin's, too
+    assert "half-added" not in group.commands
+    runner = CliRunner()
+    assert runner.invoke(group, ["hello", "you"]).output == "hello you\n"
+    assert runner.invoke(group, ["list"]).output == "core list\n"
+    assert plugins.commands_by_plugin()["adds"] == ["hello"]
+    problems = {(p.plugin, p.hook): p.message for p in plugins.catalogue().problems}
+    assert "boom" in problems[("raises", "register_commands")]
+    assert "'list'" in problems[("replaces", "register_commands")]
+
+
+def test_claims_are_printed_beside_the_measurement(register_plugin) -> None:  # noqa: ANN001
+    from mole_core import ClaimSpec
+    from mole_core.commands.runtime import format_memory
+    from mole_core.memory import MemoryReport
+
+    class Cites:
+        @hookimpl
+        def register_claims(self, register) -> None:  # noqa: ANN001
+            register(ClaimSpec(name="mine", topic="memory", text="a vendor says 1 GB"))
+            register({"name": "elsewhere", "topic": "route", "text": "not about memory"})
+
+    register_plugin(Cites(), "cites")
+    cat = plugins.catalogue()
+    about = {c.name: c.plugin for c in cat.claims_about("memory")}
+    assert about == {"paper-memory": "mole_plugins.paper", "mine": "cites"}
+    report = MemoryReport(
+        base_id="b", dtype="float32", base_tensor_bytes=1, experts=[], router_tensor_bytes=0, mole_tensor_bytes=1,
+        rss_bytes=1, full_models=[], full_models_measured=0, full_total_extrapolated=False, n_experts=0,
+        full_total_bytes=1, savings_fraction=0.0, per_expert_bytes=0,
+    )  # fmt: skip
+    text = format_memory(report)
+    assert "(a vendor says 1 GB)" in text and "12.74 GB" in text and "not about memory" not in text

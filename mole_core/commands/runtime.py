@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .. import plugins
 from ..cli import cli, device_option, echo_json, json_option, max_loaded_option, registry_option
 from ..errors import MoleError
 from ..queries import chunks, iter_queries, route_stream
@@ -161,8 +162,9 @@ def memory(full_models: int, as_json: bool, registry_dir: Path) -> None:
         registry, device="cpu", router=router, load_router=False, max_loaded_experts="all"
     )
     report = measure(mole, full_models=full_models)
-    if as_json:
-        echo_json(report.model_dump())
+    if as_json:  # the claims plugins cite (e.g. a paper's figure) travel with the measurement
+        claims = [claim.model_dump(mode="json") for claim in plugins.catalogue().claims_about("memory")]
+        echo_json({**report.model_dump(), "claims": claims})
         return
     click.echo(format_memory(report))
 
@@ -194,5 +196,5 @@ def format_memory(report) -> str:  # noqa: ANN001 - MemoryReport
             f"  one more expert, measured by attaching one: +{_gb(report.added_expert_bytes)} of tensors "
             f"(RSS +{_gb(max(0, report.added_expert_rss_delta_bytes or 0))}), not a full model"
         )
-    lines.append("  (the paper claimed 12.74 GB vs 48 GB, 73.4% saved, for Llama-3.2-3B, by arithmetic only)")
+    lines += [f"  ({claim.text})" for claim in plugins.catalogue().claims_about("memory")]
     return "\n".join(lines)

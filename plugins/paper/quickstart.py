@@ -16,14 +16,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from . import plugins
-from .basemodel import DEFAULT_BASE
-from .errors import MoleError
-from .registry import Registry
+from mole_core import plugins
+from mole_core.basemodel import DEFAULT_BASE
+from mole_core.errors import MoleError
+from mole_core.progress import Progress
+from mole_core.registry import Registry
+
+from ..experts import PAPER_EXPERTS
 
 log = logging.getLogger(__name__)
 
-PAPER_EXPERTS = ("reasoning", "knowledge", "qa", "factoid")
 DEMO_QUERIES = (
     "A baker makes 24 muffins and sells 3 boxes of 6. How many muffins are left?",
     "Should cities ban cars from their centres?",
@@ -36,7 +38,7 @@ class QuickstartSettings(BaseModel):
     """Sizes of every stage; the defaults take a few minutes on 2 CPU cores."""
 
     base: str = DEFAULT_BASE
-    experts: list[str] = Field(default_factory=lambda: list(PAPER_EXPERTS))
+    experts: list[str] = Field(default_factory=lambda: [name for name, *_ in PAPER_EXPERTS])
     steps: int = Field(default=12, ge=1, description="Optimizer steps per expert (quick profile).")
     lr: float = Field(default=2e-4, gt=0)
     batch_size: int = Field(default=4, ge=1)
@@ -81,9 +83,7 @@ Events = Callable[[StageEvent], None]
 
 def data_file(name: str) -> Path:
     """A bundled evaluation file of the built-in plugins (``mole_plugins/data``)."""
-    import mole_plugins
-
-    return Path(mole_plugins.__file__).parent / "data" / name
+    return Path(__file__).resolve().parent.parent / "data" / name
 
 
 def run(
@@ -92,11 +92,11 @@ def run(
     *,
     on_event: Events | None = None,
     trainer_callbacks: Callable[[str], list[Any]] | None = None,
-    progress: Callable[..., None] | None = None,
+    progress: Progress | None = None,
 ) -> QuickstartReport:
     """Run every stage; ``on_event`` receives stage messages, ``trainer_callbacks(name)`` extra Trainer
     callbacks, ``progress(stage, done, total, info)`` the router's training and the evaluation's steps."""
-    from .devices import resolve_device
+    from mole_core.devices import resolve_device
 
     settings = settings or QuickstartSettings()
     device = resolve_device(settings.device)  # a device this machine lacks fails now, not after training
@@ -106,7 +106,7 @@ def run(
     _train_experts(registry, settings, report, emit, trainer_callbacks)
     _train_router(registry, settings, report, emit, progress)
     router = _route(registry, report, emit)
-    from .runtime import MoLE
+    from mole_core.runtime import MoLE
 
     emit(StageEvent(stage="load", message="loading the base model once and attaching every expert"))
     # the router is already loaded: do not load it twice
@@ -139,7 +139,7 @@ def _train_experts(
     emit: Events,
     trainer_callbacks: Callable[[str], list[Any]] | None,
 ) -> None:
-    from .training import TrainingSettings, train_expert
+    from mole_core.training import TrainingSettings, train_expert
 
     catalogue = plugins.catalogue()
     missing = [name for name in settings.experts if name not in catalogue.experts]
@@ -192,9 +192,9 @@ def _train_router(
     settings: QuickstartSettings,
     report: QuickstartReport,
     emit: Events,
-    progress: Callable[..., None] | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    from .routing import train_router
+    from mole_core.routing import train_router
 
     manifest = registry.load()
     current = manifest.router
@@ -225,7 +225,7 @@ def _train_router(
 
 def _route(registry: Registry, report: QuickstartReport, emit: Events) -> Any:
     """Score the registry's router on the bundled files; return it for the runtime to reuse."""
-    from .routing import evaluate_routing, load_router, read_labelled_file
+    from mole_core.routing import evaluate_routing, load_router, read_labelled_file
 
     manifest = registry.load()
     router = load_router(registry, manifest)
@@ -251,7 +251,7 @@ def _answer(mole: Any, settings: QuickstartSettings, report: QuickstartReport, e
 
 
 def _memory(mole: Any, settings: QuickstartSettings, report: QuickstartReport, emit: Events) -> None:
-    from .memory import measure
+    from mole_core.memory import measure
 
     emit(StageEvent(stage="memory", message=f"measuring memory (loading {settings.full_models} full models)"))
     report.memory = measure(mole, full_models=settings.full_models).model_dump()
@@ -264,11 +264,11 @@ def _evaluate(
     settings: QuickstartSettings,
     report: QuickstartReport,
     emit: Events,
-    progress: Callable[..., None] | None = None,
+    progress: Progress | None = None,
 ) -> None:
     if not settings.eval_texts and not settings.eval_gsm8k:
         return
-    from .evaluation import evaluate
+    from mole_core.evaluation import evaluate
 
     emit(
         StageEvent(

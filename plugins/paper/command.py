@@ -1,4 +1,8 @@
-"""``mole quickstart [DIR]``: the main job, offline, end to end. Prints as it goes."""
+"""``mole quickstart [DIR]``: the main job, offline, end to end. Prints as it goes.
+
+Added to ``mole`` by the paper plugin's ``register_commands`` hook; it uses the CLI's shared options
+and formatters as any plugin command may.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, device_option, echo_json, json_option, progress_bars
+from mole_core.cli import device_option, echo_json, json_option, progress_bars
 
 HEADINGS = {
     "registry": "1. Registry",
@@ -20,7 +24,7 @@ HEADINGS = {
 }
 
 
-@cli.command()
+@click.command()
 @click.argument(
     "directory", required=False, default="mole-demo", type=click.Path(file_okay=False, path_type=Path)
 )
@@ -47,11 +51,12 @@ def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
 
     Afterwards every command takes it as --registry DIRECTORY.
     """
-    from ..evaluation import EvalReport
-    from ..memory import MemoryReport
-    from ..quickstart import QuickstartSettings, StageEvent, run
-    from .runtime import format_memory
-    from .train import format_report, progress_callback
+    from mole_core.commands.runtime import format_memory
+    from mole_core.commands.train import format_report, progress_callback
+    from mole_core.evaluation import EvalReport
+    from mole_core.memory import MemoryReport
+
+    from .quickstart import QuickstartSettings, StageEvent, run
 
     settings = QuickstartSettings(**{k: v for k, v in overrides.items() if v is not None})
     seen: set[str] = set()
