@@ -102,10 +102,18 @@ class RouterEntry(_Model):
 class Manifest(_Model):
     """The whole registry: one base model, one router, any number of experts."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(
+        default=SCHEMA_VERSION,
+        ge=1,
+        json_schema_extra={"maximum": SCHEMA_VERSION},
+        description="Manifest format version; a newer one than this MoLE knows is refused.",
+    )
     base: BaseModelRef
     router: RouterEntry | None = None
-    experts: list[ExpertEntry] = Field(default_factory=list)
+    experts: list[ExpertEntry] = Field(
+        default_factory=list,
+        description="The registered adapters; names are unique (checked by the loader: JSON Schema cannot say it).",
+    )
 
     @field_validator("schema_version")
     @classmethod
@@ -207,10 +215,27 @@ def describe_validation_error(exc: ValidationError, data: Any = None) -> tuple[s
 
 
 def json_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema, generated from the pydantic models (the one source of truth). It
+    describes the JSON form: TOML datetimes are RFC 3339 strings there (see :func:`json_form`)."""
     schema = Manifest.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "MoLE registry manifest (mole.toml)"
+    schema["$comment"] = (
+        "Generated from mole_core.manifest (mole schema). Datetimes are RFC 3339 strings; expert names must "
+        "also be unique, which the loader checks and JSON Schema cannot express."
+    )
     return schema
+
+
+def json_form(data: Any) -> Any:
+    """Parsed TOML as JSON data (datetimes as RFC 3339 strings): what :func:`json_schema` describes."""
+    if isinstance(data, dict):
+        return {k: json_form(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [json_form(v) for v in data]
+    if isinstance(data, datetime):
+        return data.isoformat().replace("+00:00", "Z")
+    return data
 
 
 def schema_text() -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -22,7 +22,7 @@ LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 
 def check_name(value: str, what: str = "name") -> str:
     """Names become directory names and CLI arguments: lower-case slugs only."""
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise ValueError(
             f"{what} {value!r} must be 1-64 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit"
         )
@@ -31,7 +31,14 @@ def check_name(value: str, what: str = "name") -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(check_name)]
+Name = Annotated[
+    str,
+    AfterValidator(check_name),
+    WithJsonSchema(
+        {"type": "string", "pattern": NAME_RE.pattern, "not": {"const": "base"}, "maxLength": 64},
+        mode="validation",
+    ),
+]
 """A validated expert, router or dataset name."""
 
 QUERY_SLOT = "{query}"
@@ -50,7 +57,11 @@ def frame(template: str, query: str) -> str:
     return template.replace(QUERY_SLOT, query)
 
 
-PromptTemplate = Annotated[str, AfterValidator(check_prompt_template)]
+PromptTemplate = Annotated[
+    str,
+    AfterValidator(check_prompt_template),
+    WithJsonSchema({"type": "string", "pattern": r"\{query\}"}, mode="validation"),
+]
 """How a query is framed for an expert, with ``{query}`` where it goes; applied in training and serving."""
 
 

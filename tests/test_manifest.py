@@ -80,3 +80,81 @@ def test_paper_manifest_describes_the_paper_setup() -> None:
     ]
     assert all(len(e.target_modules) == 7 for e in manifest.experts)
     assert manifest.router is not None and manifest.router.name == "bert-tiny"
+
+
+# -- one source of truth: the checked-in JSON Schema and the loader agree ------------------------------
+def schema_errors(data: dict) -> list[str]:
+    import json
+
+    import jsonschema
+
+    from mole_core.manifest import json_form
+
+    schema = json.loads((ROOT / "registry" / "schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    return [e.message for e in validator.iter_errors(json_form(data))]
+
+
+def docs_example() -> str:
+    text = (ROOT / "docs" / "manifest.md").read_text()
+    return text.split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("source", ["paper.toml", "docs/manifest.md"])
+def test_reference_manifests_pass_schema_and_loader(source: str) -> None:
+    from mole_core.manifest import parse_toml
+
+    text = (ROOT / "registry" / "paper.toml").read_text() if source == "paper.toml" else docs_example()
+    assert schema_errors(parse_toml(text)) == []
+    Manifest.from_toml(text)
+
+
+def _with(field: str, value: object) -> dict:
+    from mole_core.manifest import parse_toml
+
+    data = parse_toml(GOOD)
+    if field == "schema_version":
+        data["schema_version"] = value
+    else:
+        data["experts"][0][field] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "valid"),
+    [
+        ("name", "alpha-2.b_c", True),
+        ("name", "Alpha", False),
+        ("name", "base", False),
+        ("name", "-x", False),
+        ("name", "x" * 65, False),
+        ("name", "a/b", False),
+        ("prompt_template", "Q: {query}\nA:", True),
+        ("prompt_template", "no slot", False),
+        ("schema_version", 1, True),
+        ("schema_version", 2, False),
+        ("schema_version", 0, False),
+        ("rank", 0, False),
+        ("sha256", "ab" * 32, True),
+        ("sha256", "AB" * 32, False),
+        ("surprise", 1, False),
+    ],
+)
+def test_schema_and_loader_agree(field: str, value: object, valid: bool) -> None:
+    data = _with(field, value)
+    assert (schema_errors(data) == []) is valid
+    if valid:
+        Manifest.from_data(data)
+    else:
+        with pytest.raises(ManifestError):
+            Manifest.from_data(data)
+
+
+def test_duplicate_names_are_the_loaders_alone_and_the_schema_says_so() -> None:
+    import json
+
+    data = _with("name", "alpha")
+    data["experts"].append(dict(data["experts"][0]))
+    with pytest.raises(ManifestError, match="duplicate expert name"):
+        Manifest.from_data(data)
+    assert "unique" in json.loads((ROOT / "registry" / "schema.json").read_text())["$comment"]
