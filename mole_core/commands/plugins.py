@@ -1,4 +1,4 @@
-"""``mole plugins``, ``mole install`` and ``mole uninstall``: what the plugins declare, and adding them."""
+"""``mole plugins``, ``mole install`` and ``mole uninstall``: what the plugins declare, and adding or removing them."""
 
 from __future__ import annotations
 
@@ -42,3 +42,42 @@ def plugins_(as_json: bool) -> None:
 def _expert_line(spec: dict[str, Any]) -> str:
     shape = f"r={spec['rank']} alpha={spec['alpha']:g} on {','.join(spec['target_modules'])}"
     return f"{spec['task']} [{shape}; dataset {spec['dataset'] or '-'}]"
+
+
+@cli.command()
+@click.argument("packages", nargs=-1)
+@click.option("-U", "--upgrade", is_flag=True, help="Upgrade the packages to their newest versions.")
+@click.option("-e", "--editable", metavar="DIR", help="Install a local project in editable mode.")
+@click.option("--force-reinstall", is_flag=True, help="Reinstall even if already up to date.")
+@click.option("--no-cache-dir", is_flag=True, help="Disable pip's cache.")
+@click.option("--pre", is_flag=True, help="Include pre-release and development versions.")
+def install(
+    packages: tuple[str, ...],
+    upgrade: bool,
+    editable: str | None,
+    force_reinstall: bool,
+    no_cache_dir: bool,
+    pre: bool,
+) -> None:
+    """Install plugin PACKAGES (PyPI names, paths or URLs) into MoLE's own environment with pip.
+
+    pip runs as the Python that runs mole, so `mole plugins` sees the plugin at once; pip's own settings
+    (PIP_INDEX_URL, PIP_TARGET, pip.conf) apply.
+    """
+    from ..install import install as pip_install
+
+    pip_install(
+        packages, upgrade=upgrade, editable=editable, force_reinstall=force_reinstall,
+        no_cache_dir=no_cache_dir, pre=pre,
+    )  # fmt: skip
+    click.echo("installed; `mole plugins` lists what it provides", err=True)
+
+
+@cli.command()
+@click.argument("packages", nargs=-1, required=True)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def uninstall(packages: tuple[str, ...], yes: bool) -> None:
+    """Uninstall plugin PACKAGES from MoLE's own environment with pip."""
+    from ..install import uninstall as pip_uninstall
+
+    pip_uninstall(packages, yes=yes)
