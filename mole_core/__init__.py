@@ -13,7 +13,7 @@ from .errors import AdapterError, CacheFullError, ManifestError, MoleError, NotF
 from .hookspecs import hookimpl
 from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, RouterEntry, TrainingRecord
 from .progress import Progress
-from .registry import Registry
+from .registry import NewExpert, Registry
 from .routing import Route, Router
 from .specs import ClaimSpec, DatasetSpec, ExpertSpec, LoraDefaults, RouterSpec, RoutingExamples, TextExample
 
@@ -34,6 +34,7 @@ __all__ = [
     "ManifestError",
     "MoLE",
     "MoleError",
+    "NewExpert",
     "NotFoundError",
     "Progress",
     "Registry",

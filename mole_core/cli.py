@@ -227,6 +227,43 @@ def add_expert(
         )
 
 
+@cli.command("import-experts")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--task", help="One sentence for every imported expert (else the plugin spec's, if any).")
+@click.option("--plugin", help="Plugin whose expert specs these adapters implement.")
+@click.option("--replace", is_flag=True, help="Replace experts of the same names.")
+@click.option("--allow-pickle", is_flag=True, help="Accept pickle (.bin) adapters: only if you trust them.")
+@json_option
+@registry_option
+def import_experts(
+    paths: tuple[Path, ...],
+    task: str | None,
+    plugin: str | None,
+    replace: bool,
+    allow_pickle: bool,
+    as_json: bool,
+    registry_dir: Path,
+) -> None:
+    """Register many adapters at once, each named after its directory: PATHS are adapter directories or
+    directories of them. An examples.txt beside an adapter (one query per line) gives its routing
+    examples. All or none: one manifest write, nothing registered if any adapter is refused."""
+    from .experts import import_experts as run
+
+    entries = run(
+        Registry(registry_dir),
+        list(paths),
+        task=task,
+        plugin=plugin,
+        replace=replace,
+        allow_pickle=allow_pickle,
+        progress=None if as_json else progress_bars(),
+    )
+    if as_json:
+        echo_json([entry_json(e) for e in entries])
+    else:
+        click.echo(f"registered {len(entries)} experts in {registry_dir}")
+
+
 @cli.command("remove-expert")
 @click.argument("name")
 @registry_option

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +24,12 @@ from . import atomic
 from .adapters import (
     ADAPTER_FILES,
     CONFIG_NAME,
-    WEIGHTS_NAME,
-    AdapterInfo,
-    check_shapes,
-    convert_pickle,
     read_adapter,
     sha256_file,
-    weights_path,
 )
-from .basemodel import mismatch_hint, same_base
-from .errors import AdapterError, MoleError, NotFoundError, RegistryBusyError
+from .basemodel import same_base
+from .errors import MoleError, NotFoundError, RegistryBusyError
+from .intake import NewExpert, check_new_names, stage_expert
 from .manifest import (
     MANIFEST_NAME,
     BaseModelRef,
@@ -44,7 +40,7 @@ from .manifest import (
     TrainingRecord,
     utcnow,
 )
-from .specs import DEFAULT_TEMPLATE, check_name, check_prompt_template
+from .progress import Progress, report
 
 log = logging.getLogger(__name__)
 
@@ -203,103 +199,81 @@ class Registry:
         and by tensor shapes when the base model's config is at hand, always).
         ``expected_sha256`` (from the Hub, say) must match the weights, or nothing is registered.
         """
-        try:
-            check_name(name, "expert name")
-        except ValueError as exc:
-            raise MoleError(str(exc)) from None
-        try:
-            template = check_prompt_template(prompt_template or DEFAULT_TEMPLATE)
-        except ValueError as exc:
-            raise MoleError(str(exc)) from None
-        manifest = self.load()
-        if manifest.expert(name) is not None and not replace:
-            raise MoleError(f"expert {name!r} is already registered (remove it first, or replace it)")
-        info = read_adapter(adapter, allow_pickle=allow_pickle)
-        self._check_against(
-            info,
-            manifest.base,
+        item = NewExpert(
+            name=name,
+            adapter=adapter,
+            task=task,
             rank=rank,
             alpha=alpha,
-            base_config=base_config,
-            by_name=not allow_base_mismatch,
+            plugin=plugin,
+            examples=examples,
+            prompt_template=prompt_template,
+            hub=hub,
+            training=training,
+            expected_sha256=expected_sha256,
+            allow_pickle=allow_pickle,
+            allow_base_mismatch=allow_base_mismatch,
         )
+        return self.add_experts([item], replace=replace, base_config=base_config)[0]
 
-        staged = atomic.staging_dir(self.root / "experts", name)
-        try:
-            source_weights = weights_path(info.path)
-            shutil.copy2(info.path / CONFIG_NAME, staged / CONFIG_NAME)
-            if source_weights.name == WEIGHTS_NAME:
-                shutil.copy2(source_weights, staged / WEIGHTS_NAME)
-            else:  # an opted-in pickle is converted once, so nothing downstream ever unpickles
-                convert_pickle(source_weights, staged / WEIGHTS_NAME)
-            sha = sha256_file(staged / WEIGHTS_NAME)
-            if expected_sha256 is not None and sha != expected_sha256:
-                raise AdapterError(
-                    f"checksum mismatch for {name!r}: expected {expected_sha256}, got {sha} "
-                    f"(the file is corrupt or was tampered with)"
-                )
-            now = utcnow()
-            entry = ExpertEntry(
-                name=name,
-                task=task or "",
-                rank=info.rank,
-                alpha=info.alpha,
-                target_modules=info.target_modules,
-                base_model=manifest.base.id,
-                plugin=plugin,
-                path=f"experts/{name}",
-                hub=hub,
-                sha256=sha,
-                examples=[e for e in (examples or []) if e.strip()],
-                prompt_template=template,
-                training=training,
-                created_at=now,
-                updated_at=now,
-            )
-            _write_card(staged, entry)
-            with self.transaction() as manifest:
-                old = manifest.expert(name)
-                if old is not None and not replace:
-                    raise MoleError(f"expert {name!r} is already registered (remove it first, or replace it)")
-                if old is not None:
-                    entry.created_at = old.created_at
-                    manifest.experts = [e for e in manifest.experts if e.name != name]
-                atomic.publish_dir(staged, self.expert_dir(name))
-                manifest.experts.append(entry)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            with suppress(OSError):  # leave no empty experts/ behind a refused first adapter
-                (self.root / "experts").rmdir()
-            raise
-        log.info("registered expert %s (r=%d) from %s", name, entry.rank, info.path)
-        return entry
-
-    def _check_against(
+    def add_experts(
         self,
-        info: AdapterInfo,
-        base: BaseModelRef,
+        items: Iterable[NewExpert],
         *,
-        rank: int | None,
-        alpha: float | None,
-        base_config: dict[str, Any] | None,
-        by_name: bool = True,
-    ) -> None:
-        if rank is not None and rank != info.rank:
-            raise AdapterError(
-                f"--rank {rank} contradicts {info.path / CONFIG_NAME}, which says r={info.rank}"
-            )
-        if alpha is not None and float(alpha) != info.alpha:
-            raise AdapterError(
-                f"--alpha {alpha} contradicts {info.path / CONFIG_NAME}, which says lora_alpha={info.alpha:g}"
-            )
-        if by_name and not same_base(info.base_model, base):
-            raise AdapterError(mismatch_hint(str(info.path), info.base_model or "", base))
+        replace: bool = False,
+        base_config: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> list[ExpertEntry]:
+        """Register several adapters at once, all or none: every adapter is checked and staged first
+        (outside the lock), then one lock and one manifest write record them all. A thousand adapters
+        cost one manifest rewrite, not a thousand growing ones. ``progress("staging", done, total)``."""
+        items = list(items)
+        manifest = self.load()
+        check_new_names([item.name for item in items], manifest, replace)
         if base_config is None:
             from .basemodel import local_config
 
-            base_config = local_config(base)
-        if base_config is not None and (info.path / WEIGHTS_NAME).is_file():
-            check_shapes(info.path, base_config)
+            base_config = local_config(manifest.base) or {}  # read once, not once per adapter
+        staged: list[tuple[Path, ExpertEntry]] = []
+        try:
+            for done, item in enumerate(items, 1):
+                staged.append(stage_expert(self.root, item, manifest.base, base_config))
+                report(progress, "staging", done, len(items))
+            with self.lock():
+                self._commit(staged, replace)
+        except BaseException:
+            for directory, _ in staged:
+                shutil.rmtree(directory, ignore_errors=True)
+            with suppress(OSError):  # leave no empty experts/ behind a refused first adapter
+                (self.root / "experts").rmdir()
+            raise
+        for _, entry in staged:
+            log.info("registered expert %s (r=%d)", entry.name, entry.rank)
+        return [entry for _, entry in staged]
+
+    def _commit(self, staged: list[tuple[Path, ExpertEntry]], replace: bool) -> None:
+        """Under the lock: rename the staged directories in and write the manifest once. A failure before
+        the write takes back the directories of new names (a replaced one was already swapped)."""
+        manifest = self.load()
+        check_new_names([entry.name for _, entry in staged], manifest, replace)
+        index = {e.name: i for i, e in enumerate(manifest.experts)}
+        published: list[Path] = []
+        try:
+            for directory, entry in staged:
+                target = self.expert_dir(entry.name)
+                atomic.publish_dir(directory, target)
+                if entry.name in index:
+                    old = manifest.experts[index[entry.name]]
+                    entry.created_at = old.created_at
+                    manifest.experts[index[entry.name]] = entry
+                else:
+                    published.append(target)
+                    manifest.experts.append(entry)
+            self._write(manifest)
+        except BaseException:
+            for target in published:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
 
     def remove_expert(self, name: str) -> ExpertEntry:
         """Drop an expert from the manifest, then delete its files."""
@@ -443,11 +417,3 @@ class Registry:
                 Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)")
             )
         return problems
-
-
-def _write_card(directory: Path, entry: ExpertEntry) -> None:
-    """MoLE's model card as the expert folder's README.md (not PEFT's template): what `mole push`
-    uploads, so publishing the folder with any Hub tool gives a proper card."""
-    from .hub.cards import CARD_NAME, expert_card
-
-    (directory / CARD_NAME).write_text(expert_card(entry), encoding="utf-8")

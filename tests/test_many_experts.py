@@ -59,3 +59,71 @@ def test_many_experts_are_encoded_in_one_pass(monkeypatch: pytest.MonkeyPatch) -
     examples = {f"x{i:03d}": [f"example {i}", f"another example {i}"] for i in range(200)}
     router = plugins.get_router_spec("embedding").build(list(examples), examples=examples)
     assert calls == [400] and len(router.labels) == 200
+
+
+# -- registering many adapters at once --------------------------------------------------------------------
+@pytest.fixture
+def adapter_dir(tmp_path, adapter_factory):  # noqa: ANN001, ANN201
+    """A directory of five adapters named x0..x4, two of them with an examples.txt."""
+    import shutil
+
+    parent = tmp_path / "incoming"
+    for i in range(5):
+        shutil.copytree(adapter_factory(rank=(2, 4)[i % 2], seed=30 + i), parent / f"x{i}")
+    (parent / "x1" / "examples.txt").write_text("how do I bake bread\n\nbest flour for sourdough\n")
+    (parent / "x3" / "examples.txt").write_text("tax deadline\n")
+    return parent
+
+
+def test_add_experts_writes_the_manifest_once(registry, adapter_dir, monkeypatch) -> None:  # noqa: ANN001
+    from mole_core import NewExpert, Registry
+
+    writes: list[int] = []
+    original = Registry._write
+    monkeypatch.setattr(
+        Registry, "_write", lambda self, m: (writes.append(len(m.experts)), original(self, m))
+    )
+    steps: list[tuple[str, int, int]] = []
+    items = [NewExpert(name=f"x{i}", adapter=adapter_dir / f"x{i}", task=f"task {i}") for i in range(5)]
+    entries = registry.add_experts(
+        items, progress=lambda stage, done, total, info=None: steps.append((stage, done, total))
+    )
+    assert writes == [5] and [e.name for e in entries] == [f"x{i}" for i in range(5)]
+    assert steps[-1] == ("staging", 5, 5)
+    assert registry.validate() == [] and registry.get_expert("x2").task == "task 2"
+
+
+def test_add_experts_is_all_or_none(registry, adapter_dir, other_base, adapter_factory) -> None:  # noqa: ANN001
+    from mole_core import AdapterError, MoleError, NewExpert
+
+    registry.add_expert("x0", adapter_dir / "x0")
+    good = [NewExpert(name=f"y{i}", adapter=adapter_dir / f"x{i}") for i in range(1, 4)]
+    foreign = NewExpert(name="foreign", adapter=adapter_factory(rank=4, base=other_base))
+    with pytest.raises(AdapterError):
+        registry.add_experts([*good, foreign])
+    with pytest.raises(MoleError, match="'y1' is given twice"):
+        registry.add_experts([*good, good[0]])
+    with pytest.raises(MoleError, match="'x0' is already registered"):
+        registry.add_experts([*good, NewExpert(name="x0", adapter=adapter_dir / "x1")])
+    assert registry.load().names() == ["x0"]
+    assert sorted(p.name for p in (registry.root / "experts").iterdir()) == ["x0"], "no staged leftovers"
+    replaced = registry.add_experts([NewExpert(name="x0", adapter=adapter_dir / "x1")], replace=True)
+    assert replaced[0].rank == 4 and registry.load().names() == ["x0"]
+
+
+def test_import_experts_cli_registers_a_directory(cli, registry, adapter_dir) -> None:  # noqa: ANN001
+    import json
+
+    out = cli(
+        "import-experts", str(adapter_dir), "--task", "imported", "--json", "--registry", str(registry.root)
+    )
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)
+    assert [r["name"] for r in rows] == [f"x{i}" for i in range(5)]
+    assert registry.get_expert("x1").examples == ["how do I bake bread", "best flour for sourdough"]
+    assert registry.get_expert("x0").task == "imported"
+    again = cli("import-experts", str(adapter_dir / "x2"), "--registry", str(registry.root))
+    assert again.exit_code == 1 and "already registered" in again.output
+    (adapter_dir.parent / "nothing").mkdir()
+    empty = cli("import-experts", str(adapter_dir.parent / "nothing"), "--registry", str(registry.root))
+    assert empty.exit_code == 1 and "holds no adapter directories" in empty.output
