@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from . import plugins
+from . import clihelp, plugins
 from .errors import MoleError
 from .manifest import ExpertEntry
 from .registry import Registry
@@ -36,7 +36,12 @@ COMMAND_MODULES = (
 
 
 class MoleGroup(click.Group):
-    """Turns a :class:`MoleError` into ``error: <one line>`` and its exit status, without a traceback."""
+    """Turns a :class:`MoleError` into ``error: <one line>`` and its exit status, without a traceback;
+    gives every command (plugins' too) the -v/-q options and an example in its help."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        clihelp.decorate(cmd, name or cmd.name)
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -56,6 +61,7 @@ def registry_option(func: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(file_okay=False, path_type=Path),
         default=".",
         envvar="MOLE_REGISTRY",
+        show_envvar=True,
         show_default=True,
         help="Registry directory (holds mole.toml).",
     )(func)
@@ -100,6 +106,8 @@ def progress_bars() -> Callable[..., None]:
     from tqdm.auto import tqdm
 
     bars: dict[str, Any] = {}
+    if clihelp.is_quiet():
+        return lambda *args, **kwargs: None
 
     def progress(stage: str, done: int, total: int, info: dict[str, Any] | None = None) -> None:
         if total == 0:  # a status message, nothing to count
@@ -131,17 +139,30 @@ def entry_json(entry: ExpertEntry) -> dict[str, Any]:
     return entry.model_dump(mode="json", exclude_none=True)
 
 
-@click.group(cls=MoleGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.group(
+    cls=MoleGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=clihelp.example_epilog(["mole quickstart", 'mole generate "Solve 2x+3=7" --registry mole-demo']),
+)
 @click.version_option(package_name="mole-lora", prog_name="mole")
-def cli(verbose: int) -> None:
-    """MoLE: one frozen base model, many LoRA experts, a router that picks one per query."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def cli() -> None:
+    """MoLE: one frozen base model, many LoRA experts, a router that picks one per query.
+
+    Every command takes -v/-vv (more logging) and -q (errors only), before or after its name.
+    """
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    meta = click.get_current_context().meta
+    verbose = meta.get("mole.verbose", 0)
+    clihelp.apply_verbosity(verbose, meta.get("mole.quiet", False))
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error" if verbose < 2 else "info")
     if verbose < 2:  # library deprecation chatter is for developers, not for users of the command
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+cli.params.extend(clihelp.verbosity_options())
 
 
 @cli.command()
@@ -149,13 +170,23 @@ def cli(verbose: int) -> None:
 @click.option("--base", required=True, help="Base model: Hub id or local path.")
 @click.option("--revision", default=None, help="Hub revision of the base model.")
 @click.option(
-    "--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    default="float32",
+    show_default=True,
+    help="Dtype the base model is loaded in (bfloat16/float16 halve its memory).",
 )
+@json_option
 @registry_option
-def init(directory: Path | None, base: str, revision: str | None, dtype: str, registry_dir: Path) -> None:
+def init(
+    directory: Path | None, base: str, revision: str | None, dtype: str, as_json: bool, registry_dir: Path
+) -> None:
     """Create a registry in DIRECTORY (default: --registry, else the current directory)."""
     registry = Registry.init(directory or registry_dir, base=base, revision=revision, dtype=dtype)
-    click.echo(f"created {registry.manifest_path} for base model {base}")
+    if as_json:
+        echo_json({"manifest": str(registry.manifest_path), "base": registry.load().base.model_dump()})
+    else:
+        click.echo(f"created {registry.manifest_path} for base model {base}")
 
 
 @cli.command("add-expert")
@@ -266,11 +297,26 @@ def import_experts(
 
 @cli.command("remove-expert")
 @click.argument("name")
+@click.option(
+    "-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal)."
+)
+@json_option
 @registry_option
-def remove_expert(name: str, registry_dir: Path) -> None:
-    """Remove the expert NAME and its files."""
-    Registry(registry_dir).remove_expert(name)
-    click.echo(f"removed {name}")
+def remove_expert(name: str, yes: bool, as_json: bool, registry_dir: Path) -> None:
+    """Remove the expert NAME and its files (asks first on a terminal)."""
+    registry = Registry(registry_dir)
+    if not yes:
+        registry.get_expert(name)  # a missing expert is reported before any question
+        if not clihelp.on_terminal():
+            raise MoleError(
+                f"removing {name!r} deletes its files: pass --yes to confirm (no terminal to ask on)"
+            )
+        click.confirm(f"Remove expert {name!r} and delete its files?", abort=True, err=True)
+    entry = registry.remove_expert(name)
+    if as_json:
+        echo_json({"removed": name, "path": entry.path})
+    else:
+        click.echo(f"removed {name}")
 
 
 @cli.command("list")

@@ -35,7 +35,7 @@ def test_init_add_list_show_remove(cli, tmp_path: Path, tiny_base: Path, adapter
     assert shown["rank"] == 8 and shown["task"] == "first" and len(shown["sha256"]) == 64
     assert "alpha" in cli("list", "--registry", str(reg)).output
     assert cli("validate", "--registry", str(reg)).exit_code == 0
-    assert cli("remove-expert", "alpha", "--registry", str(reg)).exit_code == 0
+    assert cli("remove-expert", "alpha", "--yes", "--registry", str(reg)).exit_code == 0
     assert json.loads(cli("list", "--json", "--registry", str(reg)).output)["experts"] == []
 
 

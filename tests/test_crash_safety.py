@@ -32,7 +32,7 @@ def test_sigkill_during_add_and_remove_never_corrupts(registry: Registry, adapte
     for trial in range(ADD_KILL_TRIALS):
         names = _assert_consistent(registry)
         if names and rng.random() < 0.3:
-            args = ["remove-expert", rng.choice(names)]
+            args = ["remove-expert", rng.choice(names), "--yes"]
         else:
             args = ["add-expert", f"e{trial}", "--adapter", str(rng.choice(adapters))]
         proc = subprocess.Popen(

@@ -18,7 +18,7 @@ SMALL = [
     "bert-tiny",
     "--router-size",
     "120",
-    "--eval-texts",
+    "--n-texts",
     "2",
     "--full-models",
     "1",

@@ -36,7 +36,7 @@ def _gb(n: int) -> str:
     "--file",
     "file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Plain lines or JSONL with 'query'.",
+    help="Read queries from FILE: plain lines, or JSONL with a 'query' field; '-' reads standard input.",
 )
 @json_option
 @registry_option
@@ -71,18 +71,48 @@ def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_d
     "--file",
     "file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Plain lines or JSONL with 'query'.",
+    help="Read queries from FILE: plain lines, or JSONL with a 'query' field; '-' reads standard input.",
 )
 @click.option("--expert", help="Force this expert for every query ('base' = the bare base model).")
 @click.option(
-    "--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Blend the K best experts."
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Blend the K best experts, weighted by the router (experts whose weight rounds to 0 are left out).",
 )
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--sample", is_flag=True, help="Sample instead of greedy decoding.")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
-@click.option("--seed", type=int, help="Seed for sampling.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Most tokens generated per answer (an answer ends earlier at end-of-sequence).",
+)
+@click.option(
+    "--sample", is_flag=True, help="Sample instead of greedy decoding (then --temperature, --top-p apply)."
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --sample: below 1 sharper, above 1 more varied.",
+)
+@click.option(
+    "--top-p",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --sample: sample only from the smallest token set holding this probability.",
+)
+@click.option("--seed", type=int, help="Seed for --sample, for repeatable answers.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Queries per batch (each batch is routed, then generated at once; more uses more memory).",
+)
 @max_loaded_option
 @device_option
 @json_option
@@ -103,7 +133,11 @@ def generate(
     as_json: bool,
     registry_dir: Path,
 ) -> None:
-    """Answer each QUERY with its routed expert (or --expert), one batch at a time."""
+    """Answer each QUERY with its routed expert (or --expert), one batch at a time.
+
+    MOLE_FAST_LORA=0 runs PEFT's own per-row adapter path instead of MoLE's stacked one (same answers,
+    slower); the converted embedded base model is cached in MOLE_CACHE (default ~/.cache/mole).
+    """
     from ..runtime import MoLE
 
     source = _queries(queries, file)

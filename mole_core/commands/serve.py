@@ -13,7 +13,9 @@ from ..errors import MoleError
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port to listen on."
+)
 @click.option(
     "--api-key",
     envvar="MOLE_API_KEY",
@@ -46,7 +48,13 @@ from ..errors import MoleError
     show_default=True,
     help="Seconds the engine may take to answer, or between two streamed chunks.",
 )
-@click.option("--max-batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Most requests decoded together in one batch.",
+)
 @click.option(
     "--max-queue",
     type=click.IntRange(min=0),

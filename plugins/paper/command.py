@@ -24,7 +24,9 @@ HEADINGS = {
 }
 
 
-@click.command()
+@click.command(
+    epilog="\b\nExamples:\n  mole quickstart\n  mole quickstart my-demo --steps 4 --router-size 2000 --n-texts 4 --json"
+)
 @click.argument(
     "directory", required=False, default="mole-demo", type=click.Path(file_okay=False, path_type=Path)
 )
@@ -35,8 +37,12 @@ HEADINGS = {
 @click.option("--router", help="Router kind [minilm].")
 @click.option("--router-size", type=click.IntRange(min=8), help="Synthesized routing queries [10000].")
 @click.option(
-    "--eval-texts", type=click.IntRange(min=0), help="Held-out texts per domain for the loss table [16]."
+    "--n-texts",
+    "eval_texts",
+    type=click.IntRange(min=0),
+    help="Held-out texts per domain for the loss table [16] (as in `mole eval --n-texts`).",
 )
+@click.option("--eval-texts", "eval_texts_alias", type=click.IntRange(min=0), hidden=True)
 @click.option(
     "--eval-gsm8k", type=click.IntRange(min=0), help="GSM8K problems for exact match [0: slow on CPU]."
 )
@@ -58,6 +64,9 @@ def quickstart(directory: Path, as_json: bool, **overrides: object) -> None:
 
     from .quickstart import QuickstartSettings, StageEvent, run
 
+    alias = overrides.pop("eval_texts_alias", None)  # the old spelling, --eval-texts, still works
+    if overrides.get("eval_texts") is None:
+        overrides["eval_texts"] = alias
     settings = QuickstartSettings(**{k: v for k, v in overrides.items() if v is not None})
     seen: set[str] = set()
 
