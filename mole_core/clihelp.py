@@ -40,6 +40,9 @@ EXAMPLES: dict[str, list[str]] = {
     "plugins": ["mole plugins --json"],
     "serve": ["mole serve --port 8000"],
     "export": ["mole export vllm"],
+    "import-experts": ["mole import-experts ./adapters/*", "mole import-experts ./many-adapters --json"],
+    "install": ["mole install mole-expert-code", "mole install ./examples/mole-expert-code"],
+    "uninstall": ["mole uninstall mole-expert-code --yes"],
 }
 
 
