@@ -262,6 +262,18 @@ def test_evaluate_routing_keeps_expected_experts_the_router_lacks() -> None:
     assert report.accuracy == 0.5
 
 
+def test_accuracy_names_the_experts_it_says_nothing_about() -> None:
+    """An expert with no held-out query is flagged, not silently counted in a perfect accuracy."""
+    report = evaluate_routing(KeywordRouter(["math", "facts"]), ["Solve x", "solve y"], ["math", "math"])
+    assert report.accuracy == 1.0
+    assert report.support == {"math": 2, "facts": 0} and report.untested == ["facts"]
+    assert "excludes facts: no queries of theirs were held out" in report.summary()
+    assert report.model_dump()["untested"] == ["facts"]  # in train-router --json and the eval report
+    assert report.table().splitlines()[2].split()[-2:] == ["-", "0"]  # recall "-", n 0
+    full = evaluate_routing(KeywordRouter(["math", "facts"]), ["Solve x", "Who?"], ["math", "facts"])
+    assert full.untested == [] and "excludes" not in full.summary()
+
+
 def test_read_labelled_file(tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text(

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from ..errors import MoleError
 from .base import Router
@@ -39,6 +39,18 @@ class RoutingReport(BaseModel):
     recall: dict[str, float | None]
     mistakes: list[Mistake] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def support(self) -> dict[str, int]:
+        """Queries per expected expert (the confusion matrix's row sums)."""
+        return {label: sum(row) for label, row in zip(self.labels, self.confusion, strict=True)}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def untested(self) -> list[str]:
+        """Experts with no query here: the accuracy says nothing about them."""
+        return [label for label, n in self.support.items() if n == 0]
+
     def table(self) -> str:
         """The confusion matrix as aligned text, one row per expected expert, with its recall."""
         corner = "expected \\ predicted"
@@ -47,15 +59,20 @@ class RoutingReport(BaseModel):
         lines = [
             corner.ljust(first) + "".join(label.rjust(width) for label in self.labels) + "recall".rjust(9)
         ]
+        lines[0] += "n".rjust(7)
         for label, row in zip(self.labels, self.confusion, strict=True):
             recall = self.recall.get(label)
             shown = "-" if recall is None else f"{recall:.3f}"
-            lines.append(label.ljust(first) + "".join(str(v).rjust(width) for v in row) + shown.rjust(9))
+            cells = "".join(str(v).rjust(width) for v in row)
+            lines.append(label.ljust(first) + cells + shown.rjust(9) + str(sum(row)).rjust(7))
         return "\n".join(lines)
 
     def summary(self) -> str:
         title = f"{self.name}: " if self.name else ""
-        return f"{title}accuracy {self.accuracy:.3f} ({self.correct}/{self.n})"
+        line = f"{title}accuracy {self.accuracy:.3f} ({self.correct}/{self.n})"
+        if self.untested:
+            line += f"; excludes {', '.join(self.untested)}: no queries of theirs were held out"
+        return line
 
 
 def evaluate_routing(
