@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny Llama base model, adapters for it, registries, plugin registration."""
+"""Shared fixtures: adapters for the tiny base, registries, the CLI.
+
+``tiny_base``, ``register_plugin``, ``tiny_registry`` and ``mole_cli`` come from :mod:`mole_core.testing`
+(loaded by ``-p mole_core.testing`` in pyproject's addopts), the fixtures plugin authors use.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,12 +36,6 @@ def _one_torch_thread() -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny Llama saved as a local base model (seconds to build)."""
-    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
-
-
-@pytest.fixture(scope="session")
 def other_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second tiny Llama with another hidden size: adapters for it must not fit ``tiny_base``."""
     return build_tiny_llama(tmp_path_factory.mktemp("models") / "other-llama", hidden=96)
@@ -60,10 +58,8 @@ def adapter_factory(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture
-def registry(tmp_path: Path, tiny_base: Path):  # noqa: ANN201
-    from mole_core import Registry
-
-    return Registry.init(tmp_path / "reg", base=str(tiny_base))
+def registry(tiny_registry):  # noqa: ANN001, ANN201
+    return tiny_registry
 
 
 @pytest.fixture
@@ -76,21 +72,6 @@ def copy_adapter(tmp_path: Path) -> Callable[[Path], Path]:
         return dst
 
     return copy
-
-
-@pytest.fixture
-def register_plugin() -> Iterator[Callable[[object, str], None]]:
-    """Register plugin objects for one test and remove them afterwards."""
-    from mole_core import plugins
-
-    removers: list[Callable[[], None]] = []
-
-    def register(plugin: object, name: str) -> None:
-        removers.append(plugins.register_plugin(plugin, name))
-
-    yield register
-    for remove in reversed(removers):
-        remove()
 
 
 def run_mole(
@@ -109,15 +90,6 @@ def mole() -> Callable[..., subprocess.CompletedProcess]:
 
 
 @pytest.fixture
-def cli():  # noqa: ANN201
+def cli(mole_cli):  # noqa: ANN001, ANN201
     """Invoke the CLI in-process with click's runner: fast, for most command tests."""
-    from click.testing import CliRunner
-
-    from mole_core.cli import cli as mole_cli
-
-    runner = CliRunner()
-
-    def invoke(*args: str, **kwargs):  # noqa: ANN202
-        return runner.invoke(mole_cli, list(args), catch_exceptions=False, **kwargs)
-
-    return invoke
+    return mole_cli

@@ -292,3 +292,34 @@ def test_claims_are_printed_beside_the_measurement(register_plugin) -> None:  # 
     )  # fmt: skip
     text = format_memory(report)
     assert "(a vendor says 1 GB)" in text and "12.74 GB" in text and "not about memory" not in text
+
+
+# -- docs/plugins.md is enough to build and test a plugin ------------------------------------------------
+EXAMPLE = ROOT / "examples" / "mole-expert-code"
+
+
+def _python_blocks(markdown: str) -> list[str]:
+    import re
+
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
+
+
+def test_the_docs_snippets_are_python_and_the_testing_one_is_the_example_plugins_tests() -> None:
+    import ast
+
+    blocks = _python_blocks((ROOT / "docs" / "plugins.md").read_text(encoding="utf-8"))
+    for block in blocks:
+        ast.parse(block)
+    assert (EXAMPLE / "tests" / "test_plugin.py").read_text(encoding="utf-8") in blocks
+
+
+def test_the_example_plugins_own_tests_pass_on_mole_core_testing() -> None:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLE / "src"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "3 passed" in proc.stdout

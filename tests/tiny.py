@@ -1,69 +1,16 @@
-"""Tiny models built from configs in seconds, so tests need no downloads."""
+"""Tiny models built from configs in seconds, so tests need no downloads.
+
+The base model builders are :mod:`mole_core.testing`'s (the fixtures plugin authors use too); adapters
+with every LoRA variant are built here.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-TINY_TEXT = [
-    "Solve 2x + 3 = 7 for x. Subtract 3 from both sides, then divide by 2: x = 2.",
-    "Compare the philosophies of Plato and Aristotle on the nature of forms.",
-    "How does a vaccine train the immune system to recognise a virus?",
-    "What is the capital of France? Paris.",
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
-    "The quick brown fox jumps over the lazy dog. 0123456789 + - * / = ? ! , . ' \" ( )",
-]
-SPECIAL = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+from mole_core.testing import CHAT_TEMPLATE, SPECIAL, TINY_TEXT, build_tiny_llama, build_tokenizer
 
-
-def build_tokenizer():  # noqa: ANN201
-    """A byte-level BPE tokenizer (pad distinct from EOS, with a chat template)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(TINY_TEXT * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>", bos_token=None
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
-
-
-def build_tiny_llama(
-    path: Path, seed: int = 0, hidden: int = 64, layers: int = 2, positions: int = 256
-) -> Path:
-    """Save a random tiny Llama and its tokenizer to ``path`` (a valid local base model)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = build_tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=positions,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+__all__ = ["CHAT_TEMPLATE", "SPECIAL", "TINY_TEXT", "build_tiny_llama", "build_tokenizer", "make_adapter"]
 
 
 def make_adapter(
