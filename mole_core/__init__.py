@@ -15,13 +15,23 @@ from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, RouterEn
 from .progress import Progress
 from .registry import NewExpert, Registry
 from .routing import Route, Router
-from .specs import ClaimSpec, DatasetSpec, ExpertSpec, LoraDefaults, RouterSpec, RoutingExamples, TextExample
+from .specs import (
+    AnswerCheck,
+    ClaimSpec,
+    DatasetSpec,
+    ExpertSpec,
+    LoraDefaults,
+    RouterSpec,
+    RoutingExamples,
+    TextExample,
+)
 
 if TYPE_CHECKING:
     from .runtime import MoLE
 
 __all__ = [
     "AdapterError",
+    "AnswerCheck",
     "CacheFullError",
     "BaseModelRef",
     "ClaimSpec",

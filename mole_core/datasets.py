@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
-CALC_RE = re.compile(r"<<[^<>]*>>")
 
 
 class DataFileError(MoleError):
@@ -131,11 +130,6 @@ def load_examples(
     if dataset is None:
         raise NotFoundError("no dataset: give a dataset name or a data file")
     return load_named(dataset, split, limit, offline)
-
-
-def strip_calculator(text: str) -> str:
-    """Drop GSM8K's ``<<48/2=24>>`` calculator annotations, which inflate answer-NLL gains."""
-    return CALC_RE.sub("", text)
 
 
 # -- tokenisation -----------------------------------------------------------------------------------------

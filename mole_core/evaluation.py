@@ -1,17 +1,19 @@
 """``mole eval``: does routing pick the right expert, and does each expert beat the base where it should?
 
-Three parts, each optional:
+Four parts, each optional:
 
 * routing accuracy and confusion matrix on a labelled JSONL file (``query`` + ``expert``);
 * a held-out loss table: rows are the base model and every expert, columns every expert's domain test
   set (its dataset's ``test`` split), loss = mean NLL over completion tokens only, perplexity = exp.
-  GSM8K gets a second column with the ``<<48/2=24>>`` calculator annotations stripped, because about
-  half of a quick expert's raw gain is learning that notation;
-* GSM8K exact match (the number after ``####`` vs the model's last number) for the base model and the
-  routed system, greedy. At 135M parameters this is ~0-3% either way: read the NLL columns first.
+  A dataset can add columns of the same items rewritten (``DatasetSpec.loss_variants``; GSM8K strips
+  its calculator annotations, about half of a quick expert's raw gain);
+* routed vs best single expert vs oracle on those same items (:mod:`mole_core.oracle`);
+* exact match of generated answers for every expert dataset that says how to check its answers
+  (``DatasetSpec.answers``), for the base model and the routed system, greedy. At 135M parameters
+  this is ~0-3% on GSM8K either way: read the NLL columns first.
 
 The base model is loaded once; experts are PEFT adapters on it, switched with ``set_adapter`` and
-``disable_adapter``.
+``disable_adapter``. The core names no dataset: plugins declare what is checked and how.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,9 +30,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from . import plugins
-from .datasets import CompletionCollator, encode_example, framed, load_named, pad_id, strip_calculator
+from .datasets import framed, load_named
 from .errors import MoleError
 from .manifest import ExpertEntry, Manifest
+from .oracle import ItemLoss, RoutingGain, item_losses, routing_gain
 from .progress import Progress
 from .registry import Registry
 from .routing import RoutingReport
@@ -40,8 +42,6 @@ from .specs import DEFAULT_TEMPLATE, TextExample
 log = logging.getLogger(__name__)
 
 BASE = "base"
-GSM8K = "gsm8k"
-NO_CALC = "gsm8k-nocalc"
 
 
 class LossCell(BaseModel):
@@ -64,7 +64,7 @@ class LossTable(BaseModel):
     )
 
 
-class GsmItem(BaseModel):
+class AnswerItem(BaseModel):
     question: str
     reference: str
     base_answer: str | None
@@ -72,12 +72,15 @@ class GsmItem(BaseModel):
     routed_expert: str | None = None
 
 
-class GsmResult(BaseModel):
+class AnswerResult(BaseModel):
+    """Exact match of generated answers on one dataset's test problems."""
+
+    dataset: str
     n: int
     base_accuracy: float
     routed_accuracy: float | None = None
     routed_to: dict[str, int] = Field(default_factory=dict, description="Expert -> problems routed to it.")
-    items: list[GsmItem] = Field(default_factory=list)
+    items: list[AnswerItem] = Field(default_factory=list)
 
 
 class EvalReport(BaseModel):
@@ -85,40 +88,10 @@ class EvalReport(BaseModel):
     base: str
     routing: RoutingReport | None = None
     losses: LossTable | None = None
-    gsm8k: GsmResult | None = None
+    gain: RoutingGain | None = Field(default=None, description="Routed vs best single expert vs oracle.")
+    answers: dict[str, AnswerResult] = Field(default_factory=dict, description="Dataset -> exact match.")
     notes: list[str] = Field(default_factory=list)
     seconds: float = 0.0
-
-
-# -- answers -------------------------------------------------------------------------------------------
-NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text.replace(",", "").rstrip("."))
-    except ValueError:
-        return None
-
-
-def reference_answer(answer: str) -> str:
-    """GSM8K's final answer: what follows ``####``."""
-    return answer.rsplit("####", 1)[-1].strip().replace(",", "")
-
-
-def predicted_answer(text: str) -> str | None:
-    """The model's answer: the first number after its last ``####``, else the last number it wrote."""
-    if "####" in text:
-        found = NUMBER_RE.findall(text.rsplit("####", 1)[-1])
-        if found:
-            return found[0].replace(",", "").rstrip(".")
-    found = NUMBER_RE.findall(text)
-    return found[-1].replace(",", "").rstrip(".") if found else None
-
-
-def same_number(predicted: str | None, reference: str) -> bool:
-    a, b = (None if predicted is None else _number(predicted)), _number(reference)
-    return a is not None and b is not None and math.isclose(a, b, rel_tol=0, abs_tol=1e-6)
 
 
 # -- loss ------------------------------------------------------------------------------------------------
@@ -126,35 +99,22 @@ def completion_nll(
     model: Any, tokenizer: Any, examples: Sequence[TextExample], max_length: int = 256, batch_size: int = 4
 ) -> LossCell:
     """Mean NLL over completion tokens (EOS included), exactly as training labels them."""
-    import torch
-    import torch.nn.functional as F
+    return _cell([x for x in item_losses(model, tokenizer, examples, max_length, batch_size) if x])
 
-    features = [f for f in (encode_example(tokenizer, ex, max_length) for ex in examples) if f is not None]
-    if not features:
+
+def _cell(losses: Sequence[ItemLoss]) -> LossCell:
+    count = sum(x.tokens for x in losses)
+    if not count:
         raise MoleError("no example has completion tokens to score")
-    features.sort(key=lambda f: len(f["input_ids"]))
-    collate = CompletionCollator(pad_id(tokenizer))
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    with torch.inference_mode():
-        for start in range(0, len(features), batch_size):
-            batch = {k: v.to(device) for k, v in collate(features[start : start + batch_size]).items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            labels = batch["labels"][:, 1:]
-            nll = F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                ignore_index=-100, reduction="sum",
-            )  # fmt: skip
-            total += float(nll)
-            count += int((labels != -100).sum())
-    loss = total / count
+    loss = sum(x.nll for x in losses) / count
     return LossCell(loss=round(loss, 5), perplexity=round(math.exp(min(loss, 50.0)), 3), tokens=count)
 
 
 def domain_sets(
     manifest: Manifest, n_texts: int, offline: bool | None, notes: list[str]
 ) -> tuple[dict[str, list[TextExample]], dict[str, list[str]]]:
-    """Each expert's domain test set (its dataset's test split), keyed by dataset; plus column owners."""
+    """Each expert's domain test set (its dataset's test split) keyed by dataset, then the dataset's
+    loss variants (``<dataset>-<variant>``: the same items rewritten); plus column owners."""
     catalogue = plugins.catalogue()
     sets: dict[str, list[TextExample]] = {}
     owners: dict[str, list[str]] = {}
@@ -165,16 +125,15 @@ def domain_sets(
                 f"expert {entry.name}: dataset {dataset or 'unknown'} has no held-out split; no own column"
             )
             continue
+        variants = catalogue.datasets[dataset].loss_variants
         if dataset not in sets:
             sets[dataset] = load_named(dataset, "test", n_texts, offline).examples
-            if dataset == GSM8K:
-                sets[NO_CALC] = [
-                    TextExample(prompt=e.prompt, completion=strip_calculator(e.completion))
-                    for e in sets[dataset]
+            for variant, rewrite in variants.items():
+                sets[f"{dataset}-{variant}"] = [
+                    TextExample(prompt=e.prompt, completion=rewrite(e.completion)) for e in sets[dataset]
                 ]
-        owners.setdefault(dataset, []).append(entry.name)
-        if dataset == GSM8K:
-            owners.setdefault(NO_CALC, []).append(entry.name)
+        for column in [dataset, *(f"{dataset}-{v}" for v in variants)]:
+            owners.setdefault(column, []).append(entry.name)
     return sets, owners
 
 
@@ -185,38 +144,47 @@ def _expert_dataset(entry: ExpertEntry, catalogue: Any) -> str | None:
     return spec.dataset if spec else None
 
 
-def loss_table(
+def score_items(
     model: Any,
     tokenizer: Any,
     experts: Sequence[str],
     sets: dict[str, list[TextExample]],
-    owners: dict[str, list[str]],
     *,
     max_length: int = 256,
     progress: Progress | None = None,
     templates: dict[str, str] | None = None,
-) -> LossTable:
-    """Every model (base, then each adapter) on every domain test set; an expert's prompts are framed
-    by its prompt template (``templates``), as it was trained and is served, the base's are not."""
-    columns = list(sets)
+) -> dict[str, dict[str, list[ItemLoss | None]]]:
+    """Per-item losses of every model (base, then each adapter) on every set: ``[model][set][item]``.
+    An expert's prompts are framed by its prompt template, as it was trained and is served."""
     models = [BASE, *experts]
-    rows: dict[str, dict[str, LossCell]] = {}
-    done, total = 0, len(models) * len(columns)
+    scored: dict[str, dict[str, list[ItemLoss | None]]] = {}
+    done, total = 0, len(models) * len(sets)
     for name in models:
-        rows[name] = {}
-        for column in columns:
-            examples = framed(sets[column], (templates or {}).get(name, DEFAULT_TEMPLATE))
+        scored[name] = {}
+        for column, examples in sets.items():
+            examples = framed(examples, (templates or {}).get(name, DEFAULT_TEMPLATE))
             with active_adapter(model, name):
-                rows[name][column] = completion_nll(model, tokenizer, examples, max_length)
+                scored[name][column] = item_losses(model, tokenizer, examples, max_length)
             done += 1
             if progress:
                 progress("held-out loss", done, total)
+    return scored
+
+
+def loss_table(
+    scored: dict[str, dict[str, list[ItemLoss | None]]],
+    sets: dict[str, list[TextExample]],
+    owners: dict[str, list[str]],
+) -> LossTable:
+    """The loss table from :func:`score_items`: every model's mean loss per token on every set."""
+    columns, models = list(sets), list(scored)
+    rows = {m: {c: _cell([x for x in scored[m][c] if x]) for c in columns} for m in models}
     best = {c: min(models, key=lambda m: rows[m][c].loss) for c in columns}
     gains = {
         expert: {
             c: round(rows[expert][c].loss / rows[BASE][c].loss - 1, 4) for c in columns if expert in owners[c]
         }
-        for expert in experts
+        for expert in models[1:]
     }
     return LossTable(
         columns=columns, texts={c: len(sets[c]) for c in columns}, owners=owners, rows=rows, best=best,
@@ -239,13 +207,27 @@ def active_adapter(model: Any, name: str) -> Iterator[None]:
         yield
 
 
-# -- GSM8K exact match --------------------------------------------------------------------------------
-def gsm8k_accuracy(
-    mole: Any, n: int, offline: bool | None, *, routed: bool, max_new_tokens: int = 256,
+# -- exact match of generated answers -------------------------------------------------------------------
+def answer_datasets(manifest: Manifest) -> list[str]:
+    """The datasets of the registry's experts whose plugin says how to check a generated answer."""
+    catalogue = plugins.catalogue()
+    names = [_expert_dataset(e, catalogue) for e in manifest.experts]
+    return [
+        d
+        for d in dict.fromkeys(n for n in names if n)
+        if d in catalogue.datasets and catalogue.datasets[d].answers
+    ]
+
+
+def answer_accuracy(
+    mole: Any, dataset: str, n: int, offline: bool | None, *, routed: bool, max_new_tokens: int = 256,
     batch_size: int = 8, progress: Progress | None = None,
-) -> GsmResult:  # fmt: skip
-    """Greedy exact match of the bare base model and (if ``routed``) of the routed system."""
-    problems = load_named(GSM8K, "test", n, offline).examples
+) -> AnswerResult:  # fmt: skip
+    """Greedy exact match of the bare base model and (if ``routed``) the routed system on ``dataset``."""
+    check = plugins.get_dataset_spec(dataset).answers
+    if check is None:
+        raise MoleError(f"dataset {dataset!r} does not say how to check its answers")
+    problems = load_named(dataset, "test", n, offline).examples
     modes = ["base", "routed"] if routed else ["base"]
     outputs: dict[str, list[Any]] = {mode: [] for mode in modes}
     for mode in modes:  # one progress stage (one bar) per mode, each counting its own problems
@@ -256,30 +238,32 @@ def gsm8k_accuracy(
             outputs[mode].extend(mole.generate(chunk, max_new_tokens=max_new_tokens, expert=expert))
             done += len(chunk)
             if progress:
-                progress(f"GSM8K ({mode})", done, len(problems))
+                progress(f"{dataset} answers ({mode})", done, len(problems))
     items = []
     for i, problem in enumerate(problems):
         routed_gen = outputs["routed"][i] if routed else None
         items.append(
-            GsmItem(
-                question=problem.prompt, reference=reference_answer(problem.completion),
-                base_answer=predicted_answer(outputs["base"][i].text),
-                routed_answer=predicted_answer(routed_gen.text) if routed_gen else None,
+            AnswerItem(
+                question=problem.prompt, reference=check.reference(problem.completion),
+                base_answer=check.predict(outputs["base"][i].text),
+                routed_answer=check.predict(routed_gen.text) if routed_gen else None,
                 routed_expert=routed_gen.expert if routed_gen else None,
             )
         )  # fmt: skip
-    return _score(items, routed)
+    return _score(dataset, items, routed, check.match)
 
 
-def _score(items: list[GsmItem], routed: bool) -> GsmResult:
+def _score(dataset: str, items: list[AnswerItem], routed: bool, match: Any) -> AnswerResult:
     n = len(items)
-    base = sum(same_number(i.base_answer, i.reference) for i in items) / n if n else 0.0
-    routed_acc = sum(same_number(i.routed_answer, i.reference) for i in items) / n if routed and n else None
+    base = sum(match(i.base_answer, i.reference) for i in items) / n if n else 0.0
+    routed_acc = sum(match(i.routed_answer, i.reference) for i in items) / n if routed and n else None
     counts: dict[str, int] = {}
     for item in items:
         if item.routed_expert:
             counts[item.routed_expert] = counts.get(item.routed_expert, 0) + 1
-    return GsmResult(n=n, base_accuracy=base, routed_accuracy=routed_acc, routed_to=counts, items=items)
+    return AnswerResult(
+        dataset=dataset, n=n, base_accuracy=base, routed_accuracy=routed_acc, routed_to=counts, items=items
+    )
 
 
 # -- routing ---------------------------------------------------------------------------------------------
@@ -304,13 +288,13 @@ def _has_router(mole: Any) -> bool:
 
 
 def _try_router(registry: Registry, manifest: Manifest, notes: list[str]) -> Any:
-    """The registry's router, or None with a note saying why routed accuracy is skipped."""
+    """The registry's router, or None with a note saying what is skipped without it."""
     from .routing import load_router
 
     try:
         return load_router(registry, manifest)
     except MoleError as exc:
-        notes.append(f"no usable router, routed GSM8K accuracy skipped: {exc}")
+        notes.append(f"no usable router, the routed columns are skipped: {exc}")
         return None
 
 
@@ -318,7 +302,7 @@ def evaluate(
     registry: Registry | str | os.PathLike[str],
     *,
     labelled: str | os.PathLike[str] | None = None,
-    n_gsm8k: int = 20,
+    n_answers: int = 20,
     n_texts: int = 32,
     max_length: int = 256,
     max_new_tokens: int = 256,
@@ -327,54 +311,72 @@ def evaluate(
     router: Any = None,
     system: Any = None,
     device: str | None = None,
+    n_gsm8k: int | None = None,
 ) -> EvalReport:
-    """Run the parts asked for: routing (``labelled``), loss table (``n_texts`` > 0), GSM8K (``n_gsm8k`` > 0).
+    """Run the parts asked for: routing (``labelled``), the loss table and routed-vs-oracle table
+    (``n_texts`` > 0), exact match (``n_answers`` > 0 problems per dataset that declares an answer check).
 
     ``router`` replaces the registry's router (any :class:`~mole_core.routing.Router`); ``system`` is an
     already loaded :class:`~mole_core.runtime.MoLE` of this registry to reuse instead of loading the
-    base model again (its own router then answers the routed GSM8K questions). ``device`` is where a
-    newly loaded system runs (see :func:`~mole_core.devices.resolve_device`).
+    base model again (its own router then routes). ``device`` is where a newly loaded system runs (see
+    :func:`~mole_core.devices.resolve_device`). ``n_gsm8k`` is the old name of ``n_answers``.
     """
     from .runtime import MoLE
 
     started = time.monotonic()
+    n_answers = n_answers if n_gsm8k is None else n_gsm8k
     registry = registry if isinstance(registry, Registry) else Registry(registry)
     manifest = registry.load()
     report = EvalReport(registry=str(registry.root), base=manifest.base.id)
-    if n_texts < 0 or n_gsm8k < 0:
-        raise MoleError("--n-texts and --n-gsm8k must be 0 (skip) or more")
+    if n_texts < 0 or n_answers < 0:
+        raise MoleError("--n-texts and --n-answers must be 0 (skip) or more")
     if labelled is not None:
         report.routing = routing_report(registry, manifest, labelled, router)
-    if n_texts or n_gsm8k:
-        sets, owners = domain_sets(manifest, n_texts, offline, report.notes) if n_texts else ({}, {})
-        if system is None and n_gsm8k and router is None and manifest.experts:
-            router = _try_router(registry, manifest, report.notes)
-        mole = system or MoLE.from_registry(  # the loss table runs every expert's adapter by name
-            registry, router=router, load_router=False, device=device, max_loaded_experts="all"
-        )
-        if sets:
-            report.losses = loss_table(
-                mole.model,
-                mole.tokenizer,
-                manifest.names(),
-                sets,
-                owners,
-                max_length=max_length,
-                progress=progress,
-                templates={e.name: e.prompt_template for e in manifest.experts},
-            )
-        elif n_texts:
-            report.notes.append("no expert has a dataset with a test split: no loss table")
-        if n_gsm8k and system is not None and not _has_router(mole):
-            report.notes.append("the given system has no router: routed GSM8K accuracy skipped")
-        if n_gsm8k:
-            report.gsm8k = gsm8k_accuracy(
-                mole,
-                n_gsm8k,
-                offline,
-                routed=_has_router(mole),
-                max_new_tokens=max_new_tokens,
-                progress=progress,
-            )
+    if not (n_texts or n_answers):
+        report.seconds = round(time.monotonic() - started, 2)
+        return report
+    if system is None and router is None and manifest.experts:
+        router = _try_router(registry, manifest, report.notes)
+    mole = system or MoLE.from_registry(  # the loss table runs every expert's adapter by name
+        registry, router=router, load_router=False, device=device, max_loaded_experts="all"
+    )
+    if system is not None and not _has_router(mole) and manifest.experts:
+        report.notes.append("the given system has no router: the routed columns are skipped")
+    if n_texts:
+        _losses(report, mole, manifest, n_texts, offline, max_length, progress)
+    if n_answers:
+        datasets = answer_datasets(manifest)
+        if not datasets:
+            report.notes.append("no expert's dataset says how to check its answers: no exact match")
+        for dataset in datasets:
+            report.answers[dataset] = answer_accuracy(
+                mole, dataset, n_answers, offline, routed=_has_router(mole),
+                max_new_tokens=max_new_tokens, progress=progress,
+            )  # fmt: skip
     report.seconds = round(time.monotonic() - started, 2)
     return report
+
+
+def _losses(
+    report: EvalReport, mole: Any, manifest: Manifest, n_texts: int, offline: bool | None,
+    max_length: int, progress: Progress | None,
+) -> None:  # fmt: skip
+    """The loss table and the routed-vs-oracle table, from one scoring of every item by every model."""
+    sets, owners = domain_sets(manifest, n_texts, offline, report.notes)
+    if not sets:
+        report.notes.append("no expert has a dataset with a test split: no loss table")
+        return
+    scored = score_items(
+        mole.model, mole.tokenizer, manifest.names(), sets, max_length=max_length, progress=progress,
+        templates={e.name: e.prompt_template for e in manifest.experts},
+    )  # fmt: skip
+    report.losses = loss_table(scored, sets, owners)
+    domains = {c: sets[c] for c in sets if c in _primary(owners, manifest)}
+    choose = (lambda queries: [r.expert for r in mole.route(queries)]) if _has_router(mole) else None
+    report.gain = routing_gain(scored, domains, manifest.names(), choose)
+
+
+def _primary(owners: dict[str, list[str]], manifest: Manifest) -> set[str]:
+    """Columns that are datasets themselves (not a dataset's rewritten variant)."""
+    catalogue = plugins.catalogue()
+    return {c for c in owners if c in catalogue.datasets}

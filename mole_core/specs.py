@@ -174,6 +174,24 @@ class DatasetLoader(Protocol):
     def __call__(self, split: str, limit: int | None, offline: bool) -> Iterator[TextExample]: ...
 
 
+def _same_text(predicted: str | None, reference: str) -> bool:
+    return predicted is not None and predicted.strip() == reference.strip()
+
+
+class AnswerCheck(BaseModel):
+    """How ``mole eval`` scores generated answers on a dataset by exact match: the reference's final
+    answer, the model's, and whether they are the same (default: equal after stripping spaces)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    reference: Callable[[str], str] = Field(description="completion -> its final answer", exclude=True)
+    predict: Callable[[str], str | None] = Field(
+        description="model output -> its final answer (None: none found)", exclude=True
+    )
+    match: Callable[[str | None, str], bool] = Field(default=_same_text, exclude=True)
+    description: str = ""
+
+
 class DatasetSpec(BaseModel):
     """A dataset a plugin offers: where it lives on the Hub and how to read it offline."""
 
@@ -188,6 +206,14 @@ class DatasetSpec(BaseModel):
     offline_source: Path | None = Field(default=None, description="Bundled files used when offline.")
     loader: Callable[..., Any] = Field(
         description="loader(split, limit, offline) -> iterable of TextExample", exclude=True
+    )
+    answers: AnswerCheck | None = Field(
+        default=None, description="Exact-match scoring of generated answers (`mole eval --n-answers`)."
+    )
+    loss_variants: dict[str, Callable[[str], str]] = Field(
+        default_factory=dict,
+        description="Extra held-out loss columns `<dataset>-<name>`: completions rewritten by the function.",
+        exclude=True,
     )
     lm_eval_tasks: Path | None = Field(
         default=None,

@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 from mole_core import DatasetSpec, TextExample, hookimpl
 
+from .answers import GSM8K_ANSWERS, strip_calculator
+
 DATA = Path(__file__).parent / "data"
 WIKITEXT_VIEWS = ("knowledge", "qa", "factoid")
 WIKITEXT_HUB = ("Salesforce/wikitext", "wikitext-103-raw-v1")
@@ -152,6 +154,8 @@ def register_datasets(register) -> None:  # noqa: ANN001
             license="MIT",
             offline_source=DATA / "gsm8k_train.jsonl",
             loader=gsm8k,
+            answers=GSM8K_ANSWERS,
+            loss_variants={"nocalc": strip_calculator},
             lm_eval_tasks=DATA / "lm_eval_tasks" / "gsm8k",
         )
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from mole_plugins import datasets as builtin
+from mole_plugins.answers import strip_calculator
 
 from mole_core import TextExample
 from mole_core.datasets import (
@@ -19,7 +20,6 @@ from mole_core.datasets import (
     prompt_ids,
     read_data_file,
     resolve_offline,
-    strip_calculator,
 )
 from mole_core.plugins import get_dataset_spec
 

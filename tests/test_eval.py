@@ -8,19 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from mole_plugins.answers import predicted_answer, reference_answer, same_number
 
 from mole_core import MoleError, Registry, TrainingRecord
-from mole_core.evaluation import (
-    BASE,
-    NO_CALC,
-    completion_nll,
-    evaluate,
-    predicted_answer,
-    reference_answer,
-    same_number,
-)
+from mole_core.evaluation import BASE, completion_nll, evaluate
 from mole_core.plugins import get_dataset_spec
 from mole_core.routing import Router
+
+NO_CALC = "gsm8k-nocalc"  # the GSM8K plugin's loss variant: answers without calculator annotations
 
 N_TEXTS = 3
 
@@ -55,7 +50,7 @@ def two_experts(registry: Registry, adapter_factory) -> Registry:  # noqa: ANN00
 def test_loss_table_has_base_and_every_expert_on_every_domain(two_experts: Registry) -> None:
     report = evaluate(two_experts, n_texts=N_TEXTS, n_gsm8k=0, max_length=64)
     table = report.losses
-    assert table is not None and report.gsm8k is None and report.routing is None
+    assert table is not None and report.answers == {} and report.routing is None
     assert table.columns == ["gsm8k", NO_CALC, "wikitext-factoid"]
     assert list(table.rows) == [BASE, "reasoning", "factoid"]
     assert table.texts == dict.fromkeys(table.columns, N_TEXTS)
@@ -100,8 +95,8 @@ def test_rows_match_the_bare_base_and_each_adapter_alone(two_experts: Registry, 
 def test_gsm8k_exact_match_for_base_and_routed(two_experts: Registry) -> None:
     router = AllTo(["reasoning", "factoid"], "reasoning")
     report = evaluate(two_experts, n_texts=0, n_gsm8k=2, max_new_tokens=4, router=router)
-    g = report.gsm8k
-    assert g is not None and report.losses is None
+    g = report.answers["gsm8k"]
+    assert set(report.answers) == {"gsm8k"} and g.dataset == "gsm8k" and report.losses is None
     assert g.n == 2 and len(g.items) == 2
     assert g.routed_to == {"reasoning": 2} and all(i.routed_expert == "reasoning" for i in g.items)
     problems = get_dataset_spec("gsm8k").load("test", limit=2, offline=True)
@@ -119,8 +114,8 @@ def test_gsm8k_progress_has_one_total_per_mode(two_experts: Registry) -> None:
 
     router = AllTo(["reasoning", "factoid"], "reasoning")
     evaluate(two_experts, n_texts=0, n_gsm8k=3, max_new_tokens=2, router=router, progress=progress)
-    gsm = {stage: seen for stage, seen in calls.items() if stage.startswith("GSM8K")}
-    assert set(gsm) == {"GSM8K (base)", "GSM8K (routed)"}
+    gsm = {stage: seen for stage, seen in calls.items() if stage.startswith("gsm8k")}
+    assert set(gsm) == {"gsm8k answers (base)", "gsm8k answers (routed)"}
     for seen in gsm.values():
         assert {total for _, total in seen} == {3}
         assert seen[-1][0] == 3 and all(done <= total for done, total in seen)
@@ -138,7 +133,7 @@ def test_an_already_loaded_system_is_reused(two_experts: Registry, monkeypatch: 
     monkeypatch.setattr(basemodel, "load_model", no_second_load)
     report = evaluate(two_experts, n_texts=2, n_gsm8k=1, max_length=64, max_new_tokens=2, system=system)
     assert report.losses is not None and list(report.losses.rows) == [BASE, "reasoning", "factoid"]
-    assert report.gsm8k is not None and report.gsm8k.routed_to == {"factoid": 1}
+    assert report.answers["gsm8k"].routed_to == {"factoid": 1}
 
 
 def test_routing_accuracy_and_confusion_on_labelled_file(two_experts: Registry, tmp_path: Path) -> None:

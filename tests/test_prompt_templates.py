@@ -151,20 +151,14 @@ def test_loss_table_scores_each_expert_on_framed_prompts(monkeypatch: pytest.Mon
     seen: dict[str, list[str]] = {}
     current: list[str] = []
 
-    class Cell:
-        loss = 1.0
-
-    def fake_nll(model, tokenizer, examples, max_length):  # noqa: ANN001, ANN202
+    def fake_losses(model, tokenizer, examples, max_length):  # noqa: ANN001, ANN202
         seen.setdefault(current[-1], []).extend(e.prompt for e in examples)
-        return Cell()
+        return [None] * len(examples)
 
-    monkeypatch.setattr(evaluation, "completion_nll", fake_nll)
+    monkeypatch.setattr(evaluation, "item_losses", fake_losses)
     monkeypatch.setattr(evaluation, "active_adapter", lambda model, name: current.append(name) or _null())
-    monkeypatch.setattr(evaluation, "LossTable", lambda **kw: kw)
     sets = {"math": [TextExample(prompt="1+1?", completion="2")]}
-    evaluation.loss_table(
-        None, None, ["alpha"], sets, {"math": ["alpha"]}, templates={"alpha": "Math: {query}"}
-    )
+    evaluation.score_items(None, None, ["alpha"], sets, templates={"alpha": "Math: {query}"})
     assert seen == {"base": ["1+1?"], "alpha": ["Math: 1+1?"]}
 
 

@@ -45,11 +45,17 @@ def test_quickstart_end_to_end_then_reuse(cli, tmp_path: Path, tiny_base: Path) 
     assert len(report["answers"]) == 4 and all(a["expert"] in manifest.names() for a in report["answers"])
     assert report["memory"]["n_experts"] == 4 and report["memory"]["full_models_measured"] == 1
     assert set(report["evaluation"]["losses"]["rows"]) == {"base", *manifest.names()}
+    gain = report["evaluation"]["gain"]  # routed vs best single expert vs oracle, per domain and overall
+    assert (
+        gain["columns"] == ["base", *manifest.names(), "routed", "oracle"]
+        and gain["rows"][-1]["domain"] == "overall"
+    )
 
     again = cli("quickstart", str(target), "--base", str(tiny_base), *SMALL)
     assert again.exit_code == 0, again.output
     assert "reusing expert reasoning" in again.stdout and "reusing router bert-tiny" in again.stdout
     assert "Memory, measured" in again.stdout and "held-out loss" in again.stdout
+    assert "routed vs best single expert vs oracle" in again.stdout
     assert Registry(target).load().experts == manifest.experts  # nothing retrained
 
 

@@ -206,8 +206,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     held_out = spec.load("test", args.eval_n, offline=True)
     report: dict[str, Any] = {"base": "tiny random Llama" if args.quick else args.base, "ratio": args.ratio,
                               "method": args.method, "steps": args.steps, "runs": []}  # fmt: skip
-    for pruned in (False, True):
-        for profile in args.profiles.split(","):
+    for profile in args.profiles.split(","):
+        for pruned in (False, True):
             model, _ = load(args, scratch)
             if pruned:
                 before = model.config.intermediate_size
@@ -227,6 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "seconds": round(time.monotonic() - t0, 1),
             })  # fmt: skip
             print(summary_line(report["runs"][-1]), flush=True)
+            save(report, args.out, time.monotonic() - started)  # a long run's finished parts survive a stop
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
 
@@ -278,7 +279,17 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     return True
+
+
+def save(report: dict[str, Any], out: Path, seconds: float) -> bool:
+    """Write results.json, results.md and (with matplotlib) curves.png; whether the plot was drawn."""
+    report["seconds"] = round(seconds, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=1))
+    (out / "results.md").write_text(tables(report))
+    return plot(report, out / "curves.png")
 
 
 def main() -> None:
@@ -287,10 +298,7 @@ def main() -> None:
         args.steps, args.eval_n = min(args.steps, 3), min(args.eval_n, 4)
     torch.manual_seed(0)
     report = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(report, indent=1))
-    (args.out / "results.md").write_text(tables(report))
-    drew = plot(report, args.out / "curves.png")
+    drew = save(report, args.out, report["seconds"])
     print(tables(report))
     print(
         f"wrote {args.out}/results.json, results.md"

@@ -152,13 +152,18 @@ def _num(value: float | None) -> str:
     help="Labelled JSONL (query, expert) for routing accuracy.",
 )
 @click.option(
-    "--n-gsm8k", default=20, show_default=True, help="GSM8K test problems for exact match (0 skips)."
+    "--n-answers",
+    "--n-gsm8k",
+    "n_answers",
+    default=20,
+    show_default=True,
+    help="Test problems per expert dataset with checkable answers, for exact match (0 skips).",
 )
 @click.option(
     "--n-texts", default=32, show_default=True, help="Test examples per domain for the loss table (0 skips)."
 )
 @click.option("--max-length", default=256, show_default=True, help="Tokens per scored example.")
-@click.option("--max-new-tokens", default=256, show_default=True, help="Generation budget per GSM8K answer.")
+@click.option("--max-new-tokens", default=256, show_default=True, help="Generation budget per answer.")
 @click.option(
     "--offline/--online",
     default=None,
@@ -170,7 +175,7 @@ def _num(value: float | None) -> str:
 @registry_option
 def eval_(
     labelled: Path | None,
-    n_gsm8k: int,
+    n_answers: int,
     n_texts: int,
     max_length: int,
     max_new_tokens: int,
@@ -180,7 +185,8 @@ def eval_(
     registry_dir: Path,
     **harness: Any,
 ) -> None:
-    """Routing accuracy, held-out loss of base vs each expert on every domain, GSM8K exact match;
+    """Routing accuracy, held-out loss of base vs each expert on every domain, routed vs best single
+    expert vs oracle, exact match of generated answers;
     with --tasks, lm-evaluation-harness tasks instead (--compare: base, experts, routed, oracle)."""
     from ..evaluation import evaluate
 
@@ -191,7 +197,7 @@ def eval_(
     report = evaluate(
         registry_dir,
         labelled=labelled,
-        n_gsm8k=n_gsm8k,
+        n_answers=n_answers,
         n_texts=n_texts,
         max_length=max_length,
         max_new_tokens=max_new_tokens,
@@ -213,16 +219,38 @@ def format_report(report: Any) -> list[str]:
         lines += _routing_lines(report.routing) + [""]
     if report.losses is not None:
         lines += _loss_lines(report.losses) + [""]
-    if report.gsm8k is not None:
-        g = report.gsm8k
-        lines.append(f"GSM8K exact match on {g.n} test problems (greedy):")
-        lines.append(f"  base    {g.base_accuracy:6.1%}")
-        if g.routed_accuracy is not None:
-            routed = ", ".join(f"{k} {v}" for k, v in sorted(g.routed_to.items(), key=lambda kv: -kv[1]))
-            lines.append(f"  routed  {g.routed_accuracy:6.1%}   (routed to: {routed})")
+    if report.gain is not None:
+        lines += gain_lines(report.gain) + [""]
+    for result in report.answers.values():
+        lines.append(f"{result.dataset} exact match on {result.n} test problems (greedy):")
+        lines.append(f"  base    {result.base_accuracy:6.1%}")
+        if result.routed_accuracy is not None:
+            routed = ", ".join(f"{k} {v}" for k, v in sorted(result.routed_to.items(), key=lambda kv: -kv[1]))
+            lines.append(f"  routed  {result.routed_accuracy:6.1%}   (routed to: {routed})")
         lines.append("")
     lines += [f"note: {note}" for note in report.notes]
     return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def gain_lines(gain: Any) -> list[str]:
+    """Routed vs best single expert vs oracle, per domain and overall (loss per token, lower is better)."""
+    lines = [
+        "routed vs best single expert vs oracle: loss per completion token on the same items (lower is "
+        f"better; oracle = the best expert per item; best single expert overall: {gain.best_single})"
+    ]
+    rows = [["domain", "items", *gain.columns]]
+    rows += [[r.domain, str(r.items), *(f"{r.loss[c]:.3f}" for c in gain.columns)] for r in gain.rows]
+    lines += _table(rows)
+    overall = gain.rows[-1]
+    if gain.routed:
+        spread = ", ".join(f"{k} {v}" for k, v in sorted(overall.routed_to.items(), key=lambda kv: -kv[1]))
+        lines.append(f"  routed to: {spread}")
+        best, routed, oracle = (overall.loss[k] for k in (gain.best_single, "routed", "oracle"))
+        if best > oracle:
+            lines.append(
+                f"  routing recovers {(best - routed) / (best - oracle):.0%} of the best single expert's gap to the oracle"
+            )
+    return lines
 
 
 def _table(rows: list[list[str]]) -> list[str]:

@@ -273,7 +273,7 @@ def _evaluate(
     emit(
         StageEvent(
             stage="eval",
-            message=f"evaluating each expert against the base on {settings.eval_texts} texts per domain",
+            message=f"evaluating the base, each expert, the routed system and the oracle on {settings.eval_texts} texts per domain",
         )
     )
     result = evaluate(
