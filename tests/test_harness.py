@@ -245,3 +245,24 @@ def test_mole_eval_tasks_errors_are_one_line(cli, reg: Registry) -> None:  # noq
         ["eval", "--registry", str(reg.root), "--tasks", "mole_gsm8k", "--compare", "--expert", "base"],
     )
     assert result.exit_code != 0 and "drop --expert" in result.output
+
+
+def test_lm_evals_own_command_line_runs_mole(reg: Registry) -> None:
+    import subprocess
+    import sys
+
+    args = [
+        "--model",
+        "mole",
+        "--model_args",
+        f"registry={reg.root},expert=factoid",
+        "--tasks",
+        "mole_gsm8k_mc",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "mole_core.harness", *args, "--limit", "1"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        "mole_gsm8k_mc" in done.stdout and "acc_norm" in done.stdout and "expert': 'factoid'" in done.stdout
+    )
