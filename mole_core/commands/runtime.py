@@ -178,24 +178,11 @@ def memory(full_models: int, as_json: bool, registry_dir: Path) -> None:
 
     Loads on the CPU whatever GPU the machine has: resident memory is the figure compared.
     """
-    from ..memory import measure
-    from ..registry import Registry
-    from ..routing import load_router
-    from ..runtime import MoLE
+    from ..memory import measure_registry
 
-    registry = Registry(registry_dir)
-    manifest = registry.load()
-    router = None
-    if manifest.experts:
-        try:  # the router is counted when it can be loaded; the experts' memory does not depend on it
-            router = load_router(registry, manifest)
-        except MoleError as exc:
-            click.echo(f"note: router not counted ({exc})", err=True)
-    # every adapter attached: each expert's memory is what is measured
-    mole = MoLE.from_registry(
-        registry, device="cpu", router=router, load_router=False, max_loaded_experts="all"
-    )
-    report = measure(mole, full_models=full_models)
+    report = measure_registry(registry_dir, full_models=full_models)
+    if report.router_note:
+        click.echo(f"note: router not counted ({report.router_note})", err=True)
     if as_json:  # the claims plugins cite (e.g. a paper's figure) travel with the measurement
         claims = [claim.model_dump(mode="json") for claim in plugins.catalogue().claims_about("memory")]
         echo_json({**report.model_dump(), "claims": claims})
@@ -210,7 +197,8 @@ def format_memory(report) -> str:  # noqa: ANN001 - MemoryReport
     rows += [("  + router", report.router_tensor_bytes), ("MoLE total (tensors)", report.mole_tensor_bytes)]
     for label, n in rows:
         lines.append(f"  {label:34} {_gb(n):>12}")
-    lines.append(f"  {'process resident memory (RSS)':34} {_gb(report.rss_bytes):>12}")
+    lines.append(f"  {'process RSS, all weights read':34} {_gb(report.rss_bytes):>12}")
+    lines.append("    (a fresh process holding only this system: tensors + Python, torch and libraries)")
     lines.append("")
     for m in report.full_models:
         lines.append(f"  full model {m.name:23} {_gb(m.tensor_bytes):>12}   (RSS +{_gb(m.rss_delta_bytes)})")

@@ -251,10 +251,11 @@ def _answer(mole: Any, settings: QuickstartSettings, report: QuickstartReport, e
 
 
 def _memory(mole: Any, settings: QuickstartSettings, report: QuickstartReport, emit: Events) -> None:
-    from mole_core.memory import measure
+    from mole_core.memory import measure_fresh
 
     emit(StageEvent(stage="memory", message=f"measuring memory (loading {settings.full_models} full models)"))
-    report.memory = measure(mole, full_models=settings.full_models).model_dump()
+    # in a fresh process: the same figure `mole memory` prints, without this process's training heap
+    report.memory = measure_fresh(mole.registry.root, full_models=settings.full_models).model_dump()
     emit(StageEvent(stage="memory", message="", data={"memory": report.memory}))
 
 
