@@ -35,6 +35,7 @@ SECTIONS: dict[str, tuple[str, str | None]] = {
     "adapters": ("benchmarks.bench_adapters", "adapters"),
     "scaling": ("benchmarks.bench_adapters", "scaling"),
     "vllm": ("benchmarks.bench_vllm", None),
+    "serving": ("benchmarks.bench_serving", None),
 }
 ALL = ["paper", *SECTIONS]
 
@@ -384,6 +385,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(memory_target(sections["memory"]))
     if ok(sections.get("scaling")):
         out.append(scaling_target(sections["scaling"], sections.get("memory")))
+    if ok(sections.get("serving")):
+        from . import bench_serving
+
+        out += bench_serving.targets(sections["serving"])
     return out
 
 
@@ -952,8 +957,15 @@ def render(results: dict[str, Any]) -> str:
     lines = header(results) + targets_md(results) + memory_md(s.get("memory")) + paper_md(s.get("paper"))
     lines += routing_md(s.get("routing")) + generation_md(s.get("generation")) + gpu_md(results)
     lines += adapters_md(s.get("adapters"), s.get("scaling")) + vllm_md(s.get("vllm"), s.get("generation"))
-    lines += notes_md(results)
+    lines += serving_md(s.get("serving")) + notes_md(results)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def serving_md(section: dict[str, Any] | None) -> list[str]:
+    from . import bench_serving
+
+    lines = ["## Serving: `mole serve` under concurrent clients", ""]
+    return lines + (bench_serving.markdown(section) if ok(section) else failed("serving", section))
 
 
 if __name__ == "__main__":

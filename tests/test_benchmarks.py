@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = {"paper", "memory", "routing", "generation", "adapters", "scaling"}
+SECTIONS = {"paper", "memory", "routing", "generation", "adapters", "scaling", "vllm", "serving"}
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ class GenerationRequest(BaseModel):
     prompt: str = Field(description="The exact text the model continues (chat template already applied).")
     prompt_ids: list[int] = Field(description="`prompt` tokenized with the base model's tokenizer.")
     max_tokens: int
+    min_tokens: int = 0
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None

@@ -156,6 +156,9 @@ class RunningBatch:
 
     def _pick(self, logits: torch.Tensor, rows: Sequence[Row]) -> torch.Tensor:
         """Each row's next token: argmax for greedy rows, its own seeded sampler for the others."""
+        early = [i for i, row in enumerate(rows) if row.tokens < row.req.min_tokens]
+        if early:  # min_tokens: no end of text yet (as generate's min_new_tokens does it)
+            logits[torch.tensor(early)[:, None], torch.tensor(sorted(self.eos_ids))[None, :]] = float("-inf")
         tokens = logits.argmax(-1)
         for i, row in enumerate(rows):
             if row.generator is not None:

@@ -115,6 +115,11 @@ class Frontend:
             else:
                 prompt = frame(template, query)
                 ids = self._ids(prompt, special=True)
+        max_tokens = self._max_tokens(body.max_tokens, len(ids))
+        if body.min_tokens > max_tokens:
+            raise BadRequest(
+                f"min_tokens ({body.min_tokens}) is over max_tokens ({max_tokens})", param="min_tokens"
+            )
         return GenerationRequest(
             id=("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex,
             kind="chat" if chat else "completion",
@@ -124,7 +129,8 @@ class Frontend:
             messages=messages,
             prompt=prompt,
             prompt_ids=ids,
-            max_tokens=self._max_tokens(body.max_tokens, len(ids)),
+            max_tokens=max_tokens,
+            min_tokens=body.min_tokens,
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=1.0 if body.top_p is None else body.top_p,
             seed=body.seed,

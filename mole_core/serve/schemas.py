@@ -82,6 +82,9 @@ class _Sampling(BaseModel):
     stream_options: StreamOptions | None = None
     user: str | None = None
     mole_top_k: int = Field(default=1, ge=1, description="MoLE extension: blend the router's K best experts.")
+    min_tokens: int = Field(
+        default=0, ge=0, description="Extension (as vLLM's): no end of text before this many tokens."
+    )
 
     @field_validator("n")
     @classmethod
