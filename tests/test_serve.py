@@ -196,6 +196,19 @@ def test_sampling_is_reproducible_with_a_seed(client) -> None:
 
     assert sample(7) == sample(7)
     assert len({sample(s) for s in range(5)}) > 1
+    # odd but valid values neither fail the request nor the batch
+    greedy = _chat(client, "beta", QUERIES[1], max_tokens=16).choices[0].message.content
+    assert (
+        _chat(client, "beta", QUERIES[1], max_tokens=16, temperature=1e-9).choices[0].message.content
+        == greedy
+    )
+    assert sample(-3) is not None and sample(2**70) is not None
+
+
+def test_min_tokens_extension_makes_exactly_that_many_tokens(client) -> None:
+    for model in ("beta", "base"):
+        response = _chat(client, model, QUERIES[1], max_tokens=20, extra_body={"min_tokens": 20})
+        assert response.usage.completion_tokens == 20 and response.choices[0].finish_reason == "length"
 
 
 def test_stop_strings_end_the_answer_before_them(client, reference: MoLE) -> None:
@@ -279,6 +292,7 @@ CHAT = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}
         ({**CHAT, "max_tokens": 1001}, 400, "invalid_request"),
         ({**CHAT, "max_tokens": 900}, 400, "context_length_exceeded"),
         ({**CHAT, "messages": [{"role": "user", "content": "word " * 400}]}, 400, "context_length_exceeded"),
+        ({**CHAT, "max_tokens": 5, "min_tokens": 6}, 400, "invalid_request"),
         ({**CHAT, "model": "nobody"}, 404, "model_not_found"),
         ({**CHAT, "messages": [{"role": "user", "content": "x" * 70_000}]}, 413, "request_too_large"),
     ],
@@ -328,7 +342,7 @@ def narrow(serve_registry: Registry):  # noqa: ANN201
 
 
 def _long_stream(url: str):  # noqa: ANN202
-    body = {**CHAT, "max_tokens": 200, "stream": True, "temperature": 0}
+    body = {**CHAT, "max_tokens": 200, "min_tokens": 200, "stream": True, "temperature": 0}
     return httpx.stream(
         "POST", f"{url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}
     )
@@ -346,6 +360,20 @@ def test_queue_full_is_429_and_a_client_leaving_mid_stream_frees_its_row(narrow)
     assert wait_for(lambda: metric(url, "mole_abandoned_rows_total") == abandoned + 1)
     assert wait_for(lambda: httpx.get(f"{url}/health").json()["running"] == 0)
     assert _post(url, "/v1/chat/completions", json={**CHAT, "max_tokens": 3}).status_code == 200
+
+
+def test_a_client_leaving_before_a_full_answer_frees_its_row(narrow) -> None:
+    url, _ = narrow
+    abandoned = metric(url, "mole_abandoned_rows_total")
+    with pytest.raises(httpx.ReadTimeout):
+        _post(
+            url,
+            "/v1/chat/completions",
+            json={**CHAT, "max_tokens": 200, "min_tokens": 200, "temperature": 0},
+            timeout=0.5,
+        )
+    assert wait_for(lambda: metric(url, "mole_abandoned_rows_total") == abandoned + 1)
+    assert wait_for(lambda: httpx.get(f"{url}/health").json()["running"] == 0)
 
 
 def test_an_engine_failure_fails_its_requests_not_the_server(narrow, monkeypatch: pytest.MonkeyPatch) -> None:

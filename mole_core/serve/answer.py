@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .backend import Backend, GenerationRequest, TokenEvent, TokenStream
-from .errors import ServeError, internal_error_body
+from .errors import ClientGone, ServeError, internal_error_body
 from .front import Frontend
 from .metrics import ServeMetrics
 from .schemas import (
@@ -102,7 +102,7 @@ async def _collect(stream: TokenStream, request: Request, timer: _Timer) -> tupl
             if await request.is_disconnected():
                 timer.metrics.disconnects.inc()
                 task.cancel()
-                raise ServeError("client disconnected")
+                raise ClientGone("the client closed the connection")
     finally:
         if not task.done():
             task.cancel()

@@ -42,7 +42,8 @@ class GenerationRequest(BaseModel):
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        """Temperatures this close to 0 are argmax (dividing logits by them would overflow)."""
+        return self.temperature < 1e-5
 
 
 class TokenEvent(BaseModel):

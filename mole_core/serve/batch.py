@@ -37,7 +37,8 @@ class Row:
         self.generator: torch.Generator | None = None
         if not self.req.greedy:
             self.generator = torch.Generator(device=device)
-            self.generator.manual_seed(self.req.seed if self.req.seed is not None else random.getrandbits(63))
+            seed = self.req.seed if self.req.seed is not None else random.getrandbits(63)
+            self.generator.manual_seed(seed % (1 << 63))  # any integer a client sends is a valid seed
 
     @property
     def gone(self) -> bool:
@@ -241,6 +242,8 @@ def _pad_left(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
     probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if not torch.isfinite(probs).all():
+        return int(logits.argmax())
     if top_p < 1.0:
         sorted_probs, order = probs.sort(descending=True)
         outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # keep the smallest set reaching top_p

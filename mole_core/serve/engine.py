@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -57,6 +58,8 @@ class EmbeddedEngine:
 
         self.mole = mole
         self.settings = settings
+        # a tokenizer of its own for detokenizing: a fast tokenizer must not be used by two threads at once
+        self.tokenizer = copy.deepcopy(mole.tokenizer)
         self.batch = RunningBatch(mole, _eos_ids(mole), context_length(mole.model))
         self.metrics = ServeMetrics()
         self._waiting: collections.deque[_Handle] = collections.deque()
@@ -185,10 +188,9 @@ class EmbeddedEngine:
             try:
                 with torch.inference_mode(False):  # a new blend's weights must be normal tensors
                     adapter = self.mole.adapter_for(handle.req.experts)
+                rows.append(Row(handle, adapter, self.tokenizer, self.batch.device))
             except MoleError as exc:
-                handle.emit(ServeError(str(exc)))
-                continue
-            rows.append(Row(handle, adapter, self.mole.tokenizer, self.batch.device))
+                handle.emit(exc if isinstance(exc, ServeError) else ServeError(str(exc)))
         if not rows:
             return
         running = list(self.batch.rows)

@@ -78,6 +78,13 @@ class QueueFull(ServeError):
     code = "queue_full"
 
 
+class ClientGone(ServeError):
+    """The client closed the connection before the answer (499, as nginx counts it; nobody reads it)."""
+
+    status = 499
+    code = "client_closed_request"
+
+
 class EngineUnavailable(ServeError):
     """The engine is down, stopping, or unreachable (503)."""
 

@@ -181,6 +181,8 @@ class RemoteBackend:
             body["seed"] = request.seed
         if request.stop:
             body["stop"] = request.stop
+        if request.min_tokens:
+            body["min_tokens"] = request.min_tokens  # vLLM's own extension of the same name
         if request.kind == "chat" and request.messages is not None:
             return "/chat/completions", {**body, "messages": request.messages}
         return "/completions", {**body, "prompt": request.prompt}
