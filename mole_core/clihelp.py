@@ -33,7 +33,10 @@ EXAMPLES: dict[str, list[str]] = {
     "memory": ["mole memory --full-models 2 --json"],
     "train-expert": ["mole train-expert reasoning --steps 200 --lr 2e-4"],
     "train-router": ["mole train-router --kind minilm --size 4000"],
-    "eval": ["mole eval --n-texts 16 --gsm8k 50 --json"],
+    "eval": [
+        "mole eval --n-texts 16 --n-answers 50 --json",
+        "mole eval --tasks mole_gsm8k_mc --limit 20 --compare",
+    ],
     "push": ["mole push reasoning --repo-id me/mole-reasoning", "mole push --all --repo-id me/my-registry"],
     "pull": ["mole pull me/mole-reasoning@v1 --name reasoning"],
     "pull-registry": ["mole pull-registry me/my-registry my-reg"],
