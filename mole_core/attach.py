@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import basemodel
-from .adapters import WEIGHTS_NAME
+from .adapters import WEIGHTS_NAME, read_adapter
 from .errors import AdapterError
 from .manifest import ExpertEntry
 from .registry import Registry
@@ -54,6 +54,7 @@ def attach_adapter(model: Any, registry: Registry, entry: ExpertEntry) -> Any:
     from peft import PeftModel
 
     directory, data = read_verified(registry, entry)
+    read_adapter(directory)  # a variant MoLE cannot serve exactly (modules_to_save...) is refused here too
     started = time.perf_counter()
     was_peft = isinstance(model, PeftModel)
     try:

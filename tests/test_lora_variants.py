@@ -160,3 +160,17 @@ def test_modules_to_save_adapter_from_peft_is_refused_by_the_cli(
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "modules_to_save" in result.stderr, result.stderr
     assert registry.load().experts == []
+
+
+def test_a_refused_variant_already_in_a_registry_is_refused_at_load(
+    registry: Registry, adapter_factory, tmp_path: Path
+) -> None:
+    """Registered before MoLE refused it: `validate` reports it and loading refuses it in one line."""
+    registry.add_expert("x", adapter_factory(rank=2, seed=7))
+    config_path = registry.expert_dir("x") / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["modules_to_save"] = ["lm_head"]
+    config_path.write_text(json.dumps(config))
+    assert any("modules_to_save" in p.message for p in registry.validate())
+    with pytest.raises(AdapterError, match="modules_to_save .* not supported"):
+        MoLE.from_registry(registry, load_router=False)
