@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 PICKLE_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
 ADAPTER_FILES = (CONFIG_NAME, WEIGHTS_NAME)
+#: Far above any real LoRA (a rank cannot exceed the layer it adapts); past these a config is hostile.
+MAX_RANK = 65536
+MAX_ALPHA = 1e6
 
 
 @dataclass(frozen=True)
@@ -54,22 +58,21 @@ def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterIn
             )
         if not pickles:
             raise AdapterError(f"{path} has no {WEIGHTS_NAME}")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AdapterError(f"{config_path}: invalid JSON: {exc}") from None
+    config = read_json(config_path, AdapterError)
     if not isinstance(config, dict):
         raise AdapterError(f"{config_path}: expected a JSON object")
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type != "LORA":
         raise AdapterError(f"{config_path}: peft_type is {peft_type!r}, MoLE needs 'LORA'")
-    rank = config.get("r")
-    alpha = config.get("lora_alpha", rank)
+    rank = check_rank(config.get("r"), f"{config_path}: r")
+    alpha = check_alpha(config.get("lora_alpha", rank), f"{config_path}: lora_alpha")
+    for key, check in (("rank_pattern", check_rank), ("alpha_pattern", check_alpha)):
+        pattern = config.get(key) or {}
+        if not isinstance(pattern, dict):
+            raise AdapterError(f"{config_path}: {key} must be an object")
+        for module, value in pattern.items():
+            check(value, f"{config_path}: {key}[{module!r}]")
     targets = config.get("target_modules")
-    if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
-        raise AdapterError(f"{config_path}: r must be a positive integer, got {rank!r}")
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
-        raise AdapterError(f"{config_path}: lora_alpha must be a positive number, got {alpha!r}")
     if isinstance(targets, str):
         targets = [targets]
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
@@ -114,6 +117,51 @@ def uses_dora(directory: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and bool(config.get("use_dora"))
+
+
+def read_json(path: Path, error: type[Exception] = AdapterError) -> object:
+    """Parse a JSON file a user or the Hub supplied; anything wrong (including nesting deep enough to
+    exhaust Python's recursion) is one ``error`` naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise error(f"{path}: invalid JSON: nested too deeply") from None
+
+
+def check_rank(value: object, what: str) -> int:
+    """A LoRA rank: a positive integer no larger than :data:`MAX_RANK`."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_RANK:
+        raise AdapterError(f"{what} must be an integer from 1 to {MAX_RANK}, got {value!r}")
+    return value
+
+
+def check_alpha(value: object, what: str) -> float:
+    """A LoRA alpha: a finite positive number no larger than :data:`MAX_ALPHA`."""
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_ALPHA
+    ):
+        raise AdapterError(f"{what} must be a finite number above 0 and at most {MAX_ALPHA:g}, got {value!r}")
+    return float(value)
+
+
+def check_tensor_ranks(directory: Path, info: AdapterInfo) -> None:
+    """Every LoRA matrix has the rank the config states (``r``, or a ``rank_pattern`` value), so the
+    recorded rank is the one served, and a config lying about it is refused before any model loads."""
+    allowed = {info.rank, *(info.config.get("rank_pattern") or {}).values()}
+    for key, shape in tensor_shapes(directory).items():
+        match = _LAYER_RE.search(key)
+        if not match or len(shape) != 2:
+            continue
+        rank = shape[0] if match.group(1) == "lora_A" else shape[1]
+        if rank not in allowed:
+            raise AdapterError(
+                f"{directory}: tensor {key} has rank {rank}, but {CONFIG_NAME} says r={info.rank}"
+            )
 
 
 def weights_path(directory: Path) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import basemodel
-from .adapters import WEIGHTS_NAME, read_adapter
+from .adapters import CONFIG_NAME, WEIGHTS_NAME, read_adapter
 from .errors import AdapterError
 from .manifest import ExpertEntry
 from .registry import Registry
@@ -46,6 +46,18 @@ def read_verified(registry: Registry, entry: ExpertEntry) -> tuple[Path, bytes]:
         raise AdapterError(
             f"expert {entry.name!r}: {weights} does not match its sha256 (tampered or corrupt)"
         )
+    # The sha256 covers the weights, not the config: re-read it (bounded ranks and alphas, no variant MoLE
+    # cannot serve exactly) and hold it to the manifest, whose values were checked against these tensors.
+    info = read_adapter(directory)
+    if (info.rank, info.alpha, sorted(info.target_modules)) != (
+        entry.rank,
+        entry.alpha,
+        sorted(entry.target_modules),
+    ):
+        raise AdapterError(
+            f"expert {entry.name!r}: {directory / CONFIG_NAME} disagrees with the manifest "
+            f"(rank, alpha or target modules changed; run `mole validate`)"
+        )
     return directory, data
 
 
@@ -53,8 +65,7 @@ def attach_adapter(model: Any, registry: Registry, entry: ExpertEntry) -> Any:
     """Load ``entry``'s adapter into ``model`` under its name; the first turns the model into a PeftModel."""
     from peft import PeftModel
 
-    directory, data = read_verified(registry, entry)
-    read_adapter(directory)  # a variant MoLE cannot serve exactly (modules_to_save...) is refused here too
+    directory, data = read_verified(registry, entry)  # also refuses a variant MoLE cannot serve exactly
     started = time.perf_counter()
     was_peft = isinstance(model, PeftModel)
     try:

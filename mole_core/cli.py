@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from . import clihelp, plugins
+from . import clihelp, plugins, redact
+from .display import printable
 from .errors import MoleError
 from .manifest import ExpertEntry
 from .registry import Registry
@@ -49,6 +50,15 @@ class MoleGroup(click.Group):
         except MoleError as exc:
             click.secho(f"error: {exc}", err=True, fg="red")
             ctx.exit(exc.exit_code)
+        except RecursionError:  # a user's file nested deeper than any parser recurses; boundaries name it
+            click.secho("error: input nested too deeply to read", err=True, fg="red")
+            ctx.exit(1)
+        except OSError as exc:  # the system refused a path the user gave (too long, a device, read-only, ...)
+            if exc.filename is None:
+                raise
+            where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+            click.secho(f"error: {printable(where)}: {exc.strerror or exc}", err=True, fg="red")
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -153,6 +163,7 @@ def cli() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    redact.install()  # no token, credential header or signed URL query in -v/-vv output
     meta = click.get_current_context().meta
     verbose = meta.get("mole.verbose", 0)
     clihelp.apply_verbosity(verbose, meta.get("mole.quiet", False))
@@ -186,7 +197,7 @@ def init(
     if as_json:
         echo_json({"manifest": str(registry.manifest_path), "base": registry.load().base.model_dump()})
     else:
-        click.echo(f"created {registry.manifest_path} for base model {base}")
+        click.echo(printable(f"created {registry.manifest_path} for base model {base}"))
 
 
 @cli.command("add-expert")
@@ -336,14 +347,15 @@ def list_(as_json: bool, registry_dir: Path) -> None:
             }
         )
         return
-    click.echo(f"base model: {manifest.base.id} ({manifest.base.dtype})")
+    click.echo(printable(f"base model: {manifest.base.id} ({manifest.base.dtype})"))
     if manifest.router:
-        click.echo(f"router:     {manifest.router.name} over {', '.join(manifest.router.labels)}")
+        click.echo(printable(f"router:     {manifest.router.name} over {', '.join(manifest.router.labels)}"))
     if not manifest.experts:
         click.echo("no experts registered (mole add-expert NAME --adapter DIR)")
         return
     rows = [("NAME", "RANK", "ALPHA", "PLUGIN", "TASK")] + [
-        (e.name, str(e.rank), f"{e.alpha:g}", e.plugin or "-", e.task or "-") for e in manifest.experts
+        (e.name, str(e.rank), f"{e.alpha:g}", printable(e.plugin or "-"), printable(e.task or "-"))
+        for e in manifest.experts
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
@@ -364,7 +376,7 @@ def show(name: str, as_json: bool, registry_dir: Path) -> None:
     for key, value in data.items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value, default=str, ensure_ascii=False)
-        click.echo(f"{key + ':':16} {value}")
+        click.echo(f"{key + ':':16} {printable(value)}")
 
 
 @cli.command()
@@ -398,11 +410,11 @@ def validate(clean: bool, older_than: float, as_json: bool, registry_dir: Path) 
         )
     else:
         for item in removed:
-            click.echo(f"removed leftover: {item}")
+            click.echo(printable(f"removed leftover: {item}"))
         for problem in problems:
-            click.echo(f"problem: {problem}")
+            click.echo(printable(f"problem: {problem}"))
         for item in leftovers:
-            click.echo(f"leftover: {item}")
+            click.echo(printable(f"leftover: {item}"))
         if leftovers:
             hint = "--clean" if clean else "`mole validate --clean`"
             click.echo(

@@ -14,8 +14,10 @@ class MoleError(Exception):
     exit_code = 1
 
     def __str__(self) -> str:
-        # User-supplied values can hold newlines; the promise is one line, whatever they contain.
-        return " ".join(super().__str__().split("\n"))
+        # User-supplied values can hold newlines or escape sequences; the promise is one printable line.
+        from .display import printable
+
+        return printable(super().__str__())
 
 
 class ManifestError(MoleError):

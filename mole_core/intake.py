@@ -21,6 +21,7 @@ from .adapters import (
     WEIGHTS_NAME,
     AdapterInfo,
     check_shapes,
+    check_tensor_ranks,
     convert_pickle,
     read_adapter,
     sha256_file,
@@ -28,7 +29,16 @@ from .adapters import (
 )
 from .basemodel import mismatch_hint, same_base
 from .errors import AdapterError, MoleError
-from .manifest import BaseModelRef, ExpertEntry, HubLocation, Manifest, TrainingRecord, utcnow
+from .manifest import (
+    EXPERTS_DIR,
+    BaseModelRef,
+    ExpertEntry,
+    HubLocation,
+    Manifest,
+    TrainingRecord,
+    entry_path,
+    utcnow,
+)
 from .specs import DEFAULT_TEMPLATE, check_name, check_prompt_template
 
 
@@ -98,6 +108,7 @@ def stage_expert(
                 f"checksum mismatch for {item.name!r}: expected {item.expected_sha256}, got {sha} "
                 f"(the file is corrupt or was tampered with)"
             )
+        check_tensor_ranks(staged, info)
         now = utcnow()
         entry = ExpertEntry(
             name=item.name,
@@ -107,7 +118,7 @@ def stage_expert(
             target_modules=info.target_modules,
             base_model=base.id,
             plugin=item.plugin,
-            path=f"experts/{item.name}",
+            path=entry_path(EXPERTS_DIR, item.name),
             hub=item.hub,
             sha256=sha,
             examples=[e for e in (item.examples or []) if e.strip()],

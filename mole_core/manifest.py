@@ -7,20 +7,62 @@ Pydantic models are the single source of truth; ``registry/schema.json`` is gene
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from .adapters import MAX_ALPHA, MAX_RANK
 from .errors import ManifestError
 from .specs import DEFAULT_TEMPLATE, Name, PromptTemplate
 
 MANIFEST_NAME = "mole.toml"
 SCHEMA_VERSION = 1
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+#: Where entries live: ``experts/NAME`` (``routers/KIND``), or ``experts/NAME@VERSION`` once replaced, so a
+#: replacement is written beside the old directory and the manifest switches to it in one rename.
+EXPERTS_DIR = "experts"
+ROUTERS_DIR = "routers"
+_VERSION_RE = re.compile(r"^[0-9a-f]{1,32}$")
+
+
+def entry_path(parent: str, name: str, version: str | None = None) -> str:
+    """The registry-relative directory of entry ``name`` (``version`` for a replacement)."""
+    return f"{parent}/{name}" + (f"@{version}" if version else "")
+
+
+def _entry_pattern(parent: str) -> str:
+    """The JSON Schema side of :func:`check_entry_path` (which also ties the directory to the name)."""
+    return f"^{parent}/[a-z0-9][a-z0-9_.-]{{0,63}}(@[0-9a-f]{{1,32}})?$"
+
+
+def check_entry_path(path: object, parent: str, name: str) -> str:
+    """Refuse any path but ``PARENT/NAME`` or ``PARENT/NAME@VERSION``: each entry owns exactly one
+    directory of its own, so removing or replacing it can never touch the registry or another entry."""
+    expected = entry_path(parent, name)
+    if isinstance(path, str) and "/" in path:
+        head, _, leaf = path.partition("/")
+        own, _, version = leaf.partition("@")
+        if head == parent and own == name and (leaf == name or _VERSION_RE.match(version)):
+            return path
+    raise ValueError(
+        f"{path!r} must be {expected!r} (its own directory inside {parent}/), "
+        f"not a path shared with the registry or another entry"
+    )
 
 
 def utcnow() -> datetime:
@@ -66,12 +108,15 @@ class ExpertEntry(_Model):
 
     name: Name
     task: str = ""
-    rank: int = Field(gt=0)
-    alpha: float = Field(gt=0)
+    rank: int = Field(gt=0, le=MAX_RANK)
+    alpha: float = Field(gt=0, le=MAX_ALPHA, allow_inf_nan=False)
     target_modules: list[str] = Field(min_length=1)
     base_model: str = Field(description="The base model the adapter was made for.")
     plugin: str | None = Field(default=None, description="Plugin whose expert spec this adapter implements.")
-    path: str = Field(description="Adapter directory, relative to the registry directory.")
+    path: str = Field(
+        description="Adapter directory, relative to the registry: experts/NAME, or experts/NAME@VERSION.",
+        json_schema_extra={"pattern": _entry_pattern(EXPERTS_DIR)},
+    )
     hub: HubLocation | None = None
     sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="Of adapter_model.safetensors."
@@ -87,16 +132,46 @@ class ExpertEntry(_Model):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    @field_validator("path")
+    @classmethod
+    def _own_directory(cls, value: str, info: ValidationInfo) -> str:
+        return check_entry_path(value, EXPERTS_DIR, info.data.get("name", "NAME"))
+
 
 class RouterEntry(_Model):
     """The trained router the runtime loads."""
 
     name: Name = Field(description="Router kind, as registered by a plugin (e.g. bert-tiny).")
-    path: str = Field(description="Router directory, relative to the registry directory.")
+    path: str = Field(
+        description="Router directory, relative to the registry: routers/KIND, or routers/KIND@VERSION.",
+        json_schema_extra={"pattern": _entry_pattern(ROUTERS_DIR)},
+    )
     labels: list[str] = Field(min_length=1, description="Expert names, in the router's output order.")
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN, description="Of model.safetensors.")
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="sha256 of every file in the router directory (config.json included), by relative path.",
+    )
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("path")
+    @classmethod
+    def _own_directory(cls, value: str, info: ValidationInfo) -> str:
+        return check_entry_path(value, ROUTERS_DIR, info.data.get("name", "KIND"))
+
+    @field_validator("files")
+    @classmethod
+    def _plain_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for filename, sha in value.items():
+            parts = filename.split("/")
+            if "\\" in filename or "\0" in filename or any(not p or p.startswith(".") for p in parts):
+                raise ValueError(
+                    f"{filename!r} is not a plain relative file path inside the router directory"
+                )
+            if not re.match(SHA256_PATTERN, sha):
+                raise ValueError(f"{filename!r}: sha256 must be 64 hex digits")
+        return value
 
 
 class Manifest(_Model):
@@ -151,6 +226,8 @@ class Manifest(_Model):
     def from_data(cls, data: Any, path: str | Path = MANIFEST_NAME) -> Manifest:
         try:
             return cls.model_validate(data)
+        except RecursionError:
+            raise ManifestError(path, None, "nested too deeply") from None
         except ValidationError as exc:
             field, message = describe_validation_error(exc, data)
             raise ManifestError(path, field, message) from None
@@ -161,6 +238,8 @@ class Manifest(_Model):
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ManifestError(path, None, "not UTF-8 text") from None
+        except OSError as exc:
+            raise ManifestError(path, None, f"cannot read it ({exc.strerror})") from None
         return cls.from_toml(text, path)
 
 
@@ -181,6 +260,8 @@ def parse_toml(text: str, path: str | Path = MANIFEST_NAME) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(path, None, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ManifestError(path, None, "invalid TOML: nested too deeply") from None
 
 
 def describe_validation_error(exc: ValidationError, data: Any = None) -> tuple[str | None, str]:
@@ -222,7 +303,9 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "MoLE registry manifest (mole.toml)"
     schema["$comment"] = (
         "Generated from mole_core.manifest (mole schema). Datetimes are RFC 3339 strings; expert names must "
-        "also be unique, which the loader checks and JSON Schema cannot express."
+        "also be unique, and each entry's path must be its own directory (experts/NAME[@VERSION] for the "
+        "expert NAME, routers/KIND[@VERSION] for the router), which the loader checks and JSON Schema "
+        "cannot express."
     )
     return schema
 

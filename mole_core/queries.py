@@ -34,6 +34,8 @@ def iter_queries(path: str | Path) -> Iterator[str]:
                     row = json.loads(text)
                 except json.JSONDecodeError as exc:
                     raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise MoleError(f"{path}:{number}: invalid JSON (nested too deeply)") from None
                 query = row.get("query") if isinstance(row, dict) else None
                 if not isinstance(query, str) or not query.strip():
                     raise MoleError(f"{path}:{number}: JSON line has no non-empty 'query' field")

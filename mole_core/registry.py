@@ -4,7 +4,9 @@ The registry is the only writer of the manifest. Every change runs under an excl
 ends in an atomic rename, so concurrent ``mole`` processes never lose an entry and a crash leaves the
 old manifest or the new one. Adapter directories are staged next to their final place and renamed in
 before the manifest names them; a crash in between leaves an unlisted directory, never a listed
-entry without files.
+entry without files. A replacement goes into a directory of its own (``experts/NAME@VERSION``), so the
+manifest commit is the single switch from the old files to the new ones; the old directory is removed
+only after it.
 """
 
 from __future__ import annotations
@@ -12,25 +14,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from . import atomic
-from .adapters import (
-    ADAPTER_FILES,
-    CONFIG_NAME,
-    read_adapter,
-    sha256_file,
-)
-from .basemodel import same_base
+from . import atomic, leftovers
 from .errors import MoleError, NotFoundError, RegistryBusyError
 from .intake import NewExpert, check_new_names, stage_expert
+from .leftovers import LEFTOVER_MIN_AGE_S, Leftover
 from .manifest import (
+    EXPERTS_DIR,
     MANIFEST_NAME,
     BaseModelRef,
     ExpertEntry,
@@ -38,43 +35,16 @@ from .manifest import (
     Manifest,
     RouterEntry,
     TrainingRecord,
+    entry_path,
     utcnow,
 )
 from .progress import Progress, report
+from .validation import Problem
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".mole.lock"
 LOCK_TIMEOUT = float(os.environ.get("MOLE_LOCK_TIMEOUT", "120"))
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing ``validate`` found wrong."""
-
-    subject: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.subject}: {self.message}"
-
-
-#: Leftovers younger than this may belong to a write still in progress (staging happens outside the lock).
-LEFTOVER_MIN_AGE_S = 3600
-_HIDDEN_KINDS = {".tmp": "staging", ".old": "replaced", ".removed": "removed"}
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A directory an interrupted write left behind: never listed, so harmless but for its disk space."""
-
-    path: Path
-    kind: str  # staging | replaced | removed | unlisted
-    bytes: int
-    age_s: float
-
-    def __str__(self) -> str:
-        return f"{self.path} ({self.kind}, {self.bytes / 1e6:.1f} MB, {self.age_s / 60:.0f} min old)"
 
 
 class Registry:
@@ -90,11 +60,24 @@ class Registry:
 
     def expert_dir(self, entry_or_name: ExpertEntry | str) -> Path:
         if isinstance(entry_or_name, ExpertEntry):
-            return self.root / entry_or_name.path
-        return self.root / "experts" / entry_or_name
+            return self.entry_dir(entry_or_name.path)
+        return self.root / EXPERTS_DIR / entry_or_name
 
     def router_dir(self, entry: RouterEntry) -> Path:
-        return self.root / entry.path
+        return self.entry_dir(entry.path)
+
+    def entry_dir(self, rel: str) -> Path:
+        """``root/rel``, refused when a symbolic link would take it outside the registry.
+
+        The manifest already confines ``rel`` to ``experts/NAME`` or ``routers/KIND`` (see
+        :func:`mole_core.manifest.check_entry_path`); this catches links planted on disk."""
+        path = self.root / rel
+        for part in (path.parent, path):
+            if part.is_symlink():
+                raise MoleError(
+                    f"{part} is a symbolic link: registry entries must be real directories inside {self.root}"
+                )
+        return path
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
@@ -137,9 +120,10 @@ class Registry:
         with self.lock():
             manifest = self.load()
             yield manifest
-            self._write(manifest)
+            self.write(manifest)
 
-    def _write(self, manifest: Manifest) -> None:
+    def write(self, manifest: Manifest) -> None:
+        """Re-validate and atomically write ``manifest``; only under :meth:`lock`, with a manifest loaded there."""
         text = Manifest.model_validate(manifest.model_dump()).to_toml()  # re-validate before writing
         atomic.write_text(self.manifest_path, text)
 
@@ -169,7 +153,7 @@ class Registry:
                 manifest = Manifest(base=BaseModelRef(id=base, revision=revision, dtype=dtype))
             except Exception as exc:
                 raise MoleError(f"invalid base model settings: {exc}") from None
-            registry._write(manifest)
+            registry.write(manifest)
         return registry
 
     def add_expert(
@@ -240,55 +224,103 @@ class Registry:
                 staged.append(stage_expert(self.root, item, manifest.base, base_config))
                 report(progress, "staging", done, len(items))
             with self.lock():
-                self._commit(staged, replace)
+                retired = self._commit(staged, replace)
         except BaseException:
             for directory, _ in staged:
                 shutil.rmtree(directory, ignore_errors=True)
             with suppress(OSError):  # leave no empty experts/ behind a refused first adapter
                 (self.root / "experts").rmdir()
             raise
+        for path in retired:
+            atomic.delete(path)
         for _, entry in staged:
             log.info("registered expert %s (r=%d)", entry.name, entry.rank)
         return [entry for _, entry in staged]
 
-    def _commit(self, staged: list[tuple[Path, ExpertEntry]], replace: bool) -> None:
-        """Under the lock: rename the staged directories in and write the manifest once. A failure before
-        the write takes back the directories of new names (a replaced one was already swapped)."""
+    def _commit(self, staged: list[tuple[Path, ExpertEntry]], replace: bool) -> list[Path]:
+        """Under the lock: move each staged directory into a directory of its own, switch the manifest to
+        them in one write, then retire the replaced versions' directories (returned, for deleting after
+        the lock is released). A failure before the write takes back every directory moved in."""
         manifest = self.load()
         check_new_names([entry.name for _, entry in staged], manifest, replace)
         index = {e.name: i for i, e in enumerate(manifest.experts)}
         published: list[Path] = []
+        replaced: list[str] = []
         try:
             for directory, entry in staged:
-                target = self.expert_dir(entry.name)
-                atomic.publish_dir(directory, target)
-                if entry.name in index:
-                    old = manifest.experts[index[entry.name]]
+                old = manifest.experts[index[entry.name]] if entry.name in index else None
+                entry.path = self.install_dir(directory, EXPERTS_DIR, entry.name, old.path if old else None)
+                published.append(self.root / entry.path)
+                if old is not None:
                     entry.created_at = old.created_at
                     manifest.experts[index[entry.name]] = entry
+                    replaced.append(old.path)
                 else:
-                    published.append(target)
                     manifest.experts.append(entry)
-            self._write(manifest)
+            self.write(manifest)  # the switch: from here on the new directories are the experts
         except BaseException:
             for target in published:
-                shutil.rmtree(target, ignore_errors=True)
+                atomic.delete(atomic.retire(target))
             raise
+        return [path for rel in replaced if (path := atomic.retire(self.root / rel)) is not None]
+
+    def install_dir(self, staged: Path, parent: str, name: str, current: str | None) -> str:
+        """Rename a fully written ``staged`` directory to where entry ``name`` will live; returns that
+        registry-relative path. Call it under :meth:`lock`, before the manifest commit that switches to it.
+
+        ``current`` (the directory the manifest lists now) is never touched: the new one is
+        ``PARENT/NAME`` when that is free, else ``PARENT/NAME@VERSION``. Whatever unlisted directory sits
+        at the chosen place is a crash's leftover (under the lock nothing else is mid-publish) and goes."""
+        rel = entry_path(parent, name)
+        if rel == current:
+            rel = entry_path(parent, name, uuid.uuid4().hex[:12])
+        target = self.root / rel
+        if target.parent.is_symlink():
+            raise MoleError(
+                f"{target.parent} is a symbolic link: registry entries must live inside {self.root}"
+            )
+        atomic.fsync_tree(staged)
+        atomic.delete(atomic.retire(target))
+        os.replace(staged, target)
+        atomic.fsync_dir(target.parent)
+        return rel
 
     def remove_expert(self, name: str) -> ExpertEntry:
-        """Drop an expert from the manifest, then delete its files."""
-        with self.transaction() as manifest:
+        """Drop an expert from the manifest, then delete its directory (and nothing else).
+
+        Both happen under the lock: the directory is renamed aside before the lock is released, so an
+        ``add-expert`` of the same name that follows can never have its new files deleted. A trained
+        router that could choose the removed expert goes with it (it cannot route without it): queries
+        then go to the single expert left, or are routed by the experts' example queries, until
+        ``mole train-router`` trains a new one."""
+        with self.lock():
+            manifest = self.load()
             entry = manifest.expert(name)
             if entry is None:
                 raise NotFoundError(f"no expert {name!r} in {self.manifest_path}")
+            target = self.root / entry.path  # confined to experts/NAME[@VERSION] by the manifest
+            if target.parent.is_symlink():
+                raise MoleError(f"{target.parent} is a symbolic link: refusing to delete through it")
             manifest.experts = [e for e in manifest.experts if e.name != name]
-        target = self.expert_dir(entry)
-        if target.exists() and target.resolve().is_relative_to(self.root.resolve()):
-            trash = target.parent / f".{target.name}.removed"
-            shutil.rmtree(trash, ignore_errors=True)
-            with suppress(FileNotFoundError):  # `validate --clean` may have taken the unlisted directory
-                os.replace(target, trash)
-            shutil.rmtree(trash, ignore_errors=True)
+            router = manifest.router if manifest.router and name in manifest.router.labels else None
+            if router is not None:
+                manifest.router = None
+            self.write(manifest)
+            retired = [atomic.retire(target)]  # a link is renamed, never followed
+            if router is not None and not (self.root / router.path).parent.is_symlink():
+                retired.append(atomic.retire(self.root / router.path))
+        for path in retired:
+            atomic.delete(path)
+        if router is not None:
+            left = manifest.names()
+            fallback = (
+                "nothing is left to route to"
+                if not left
+                else f"every query now goes to {left[0]}"
+                if len(left) == 1
+                else "queries are now routed by the experts' example queries; `mole train-router` trains a new router"
+            )
+            log.warning("removed the %s router too, since it routed to %s: %s", router.name, name, fallback)
         log.info("removed expert %s", name)
         return entry
 
@@ -309,111 +341,29 @@ class Registry:
 
     # -- checking -----------------------------------------------------------------------------------
     def validate(self) -> list[Problem]:
-        """Every listed file exists, checksums match, configs agree with the manifest."""
-        manifest = self.load()
-        problems: list[Problem] = []
-        for entry in manifest.experts:
-            problems.extend(self._validate_expert(entry, manifest.base))
-        if manifest.router is not None:
-            problems.extend(self._validate_router(manifest.router, manifest))
-        return problems
+        """Every listed file exists, checksums match, configs agree with the manifest (see
+        :mod:`mole_core.validation`)."""
+        from .validation import validate_registry
+
+        return validate_registry(self)
 
     def leftovers(self) -> list[Leftover]:
-        """What crashes left in ``experts/`` and ``routers/``: hidden staging, replaced and removed
-        directories, and directories no entry lists. ``validate`` does not count them as problems."""
-        import time
-
+        """What crashes left behind (see :mod:`mole_core.leftovers`); ``validate`` does not count them
+        as problems, since none is ever listed."""
         manifest = self.load()
-        listed = {(self.root / e.path).resolve() for e in manifest.experts}
-        if manifest.router is not None:
-            listed.add((self.root / manifest.router.path).resolve())
-        now = time.time()
-        found: list[Leftover] = []
-        for parent in (self.root / "experts", self.root / "routers"):
-            if not parent.is_dir():
-                continue
-            for child in sorted(parent.iterdir()):
-                if not child.is_dir() or child.is_symlink():
-                    continue
-                if child.name.startswith("."):
-                    kind = next(
-                        (k for suffix, k in _HIDDEN_KINDS.items() if child.name.endswith(suffix)), None
-                    )
-                else:
-                    kind = None if child.resolve() in listed else "unlisted"
-                if kind is not None:
-                    size = sum(
-                        f.stat().st_size for f in child.rglob("*") if f.is_file() and not f.is_symlink()
-                    )
-                    found.append(Leftover(child, kind, size, max(0.0, now - child.stat().st_mtime)))
-        return found
+        listed = [e.path for e in manifest.experts] + ([manifest.router.path] if manifest.router else [])
+        return leftovers.find(self.root, listed)
 
     def clean(self, min_age_s: float = LEFTOVER_MIN_AGE_S) -> list[Leftover]:
         """Delete leftovers at least ``min_age_s`` old, under the registry lock; returns what went.
 
         Younger ones are kept: another process may be staging an adapter right now, outside the lock.
-        """
+        Nothing the manifest lists is ever a leftover, so nothing it needs can go."""
         removed = []
         with self.lock():
             for item in self.leftovers():
                 if item.age_s >= min_age_s:
-                    shutil.rmtree(item.path, ignore_errors=True)
+                    atomic.delete(item.path)
                     removed.append(item)
                     log.info("removed leftover %s", item)
         return removed
-
-    def _validate_expert(self, entry: ExpertEntry, base: BaseModelRef) -> list[Problem]:
-        subject = f"expert {entry.name}"
-        directory = self.expert_dir(entry)
-        if not directory.is_dir():
-            return [Problem(subject, f"directory {directory} is missing")]
-        missing = [name for name in ADAPTER_FILES if not (directory / name).is_file()]
-        if missing:
-            return [Problem(subject, f"{directory} lacks {', '.join(missing)}")]
-        problems: list[Problem] = []
-        try:
-            info = read_adapter(directory)
-        except MoleError as exc:
-            return [Problem(subject, str(exc))]
-        if entry.sha256 is None:
-            problems.append(Problem(subject, "no sha256 recorded"))
-        else:
-            actual = sha256_file(directory / "adapter_model.safetensors")
-            if actual != entry.sha256:
-                problems.append(
-                    Problem(subject, f"checksum mismatch: manifest {entry.sha256[:12]}…, file {actual[:12]}…")
-                )
-        if info.rank != entry.rank:
-            problems.append(
-                Problem(subject, f"rank {entry.rank} in manifest, r={info.rank} in {CONFIG_NAME}")
-            )
-        if info.alpha != entry.alpha:
-            problems.append(
-                Problem(subject, f"alpha {entry.alpha:g} in manifest, {info.alpha:g} in {CONFIG_NAME}")
-            )
-        if sorted(info.target_modules) != sorted(entry.target_modules):
-            problems.append(Problem(subject, f"target modules differ from {CONFIG_NAME}"))
-        if not same_base(entry.base_model, base):
-            problems.append(
-                Problem(subject, f"made for base {entry.base_model!r}, registry base is {base.id!r}")
-            )
-        return problems
-
-    def _validate_router(self, entry: RouterEntry, manifest: Manifest) -> list[Problem]:
-        subject = f"router {entry.name}"
-        problems: list[Problem] = []
-        directory = self.router_dir(entry)
-        if not directory.is_dir():
-            return [Problem(subject, f"directory {directory} is missing")]
-        weights = directory / "model.safetensors"
-        if entry.sha256 is not None:
-            if not weights.is_file():
-                problems.append(Problem(subject, f"{weights} is missing"))
-            elif sha256_file(weights) != entry.sha256:
-                problems.append(Problem(subject, "checksum mismatch on model.safetensors"))
-        unknown = [label for label in entry.labels if manifest.expert(label) is None]
-        if unknown:
-            problems.append(
-                Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)")
-            )
-        return problems

@@ -108,3 +108,22 @@ def test_eight_concurrent_add_expert_processes_lose_no_entry(registry: Registry,
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sorted(registry.load().names()) == [f"e{i}" for i in range(8)]
     assert registry.validate() == []
+
+
+def test_control_characters_in_registry_values_never_reach_the_terminal(
+    cli, registry: Registry, adapter_factory
+) -> None:
+    """A pulled manifest's task could carry escape sequences (retitle the window, clear the screen)."""
+    hostile = "fine\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eevil\rtask\x00"
+    registry.add_expert("alpha", adapter_factory(rank=4), task=hostile, examples=["q\x1b[1A"])
+    root = str(registry.root)
+    outputs = [
+        cli("list", "--registry", root).output,
+        cli("show", "alpha", "--registry", root).output,
+        cli("show", "nobody\x1b[2J", "--registry", root).output,
+    ]
+    for output in outputs:
+        assert not any(c in output for c in "\x1b\x07\x9b\u202e\r\x00"), repr(output)
+    assert "fine]0;pwned[2J31mevil" in outputs[0]
+    shown = json.loads(cli("show", "alpha", "--json", "--registry", root).output)
+    assert shown["task"] == hostile  # --json keeps the data exactly (the encoder escapes it)

@@ -160,3 +160,67 @@ def test_cli_arguments_never_traceback(tmp_path: Path, monkeypatch, command: str
         assert len(errors) == 1, result.output
     assert (registry / "mole.toml").read_bytes() == before or command in ("add-expert", "remove-expert")
     Manifest.read(registry / "mole.toml")  # the registry is never corrupted
+
+
+# -- hostile files and paths: one line naming the problem, never a traceback ----------------------------
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_TOML = "a = " + "[" * 100_000 + "]" * 100_000 + "\n"
+
+
+def _one_error_line(result) -> str:  # noqa: ANN001
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+def test_deeply_nested_user_files_are_one_line(tmp_path: Path, tiny_base: Path, adapter_factory) -> None:
+    registry = tmp_path / "reg"
+    assert CliRunner().invoke(cli, ["init", str(registry), "--base", str(tiny_base)]).exit_code == 0
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(
+        (adapter_factory(rank=4) / "adapter_model.safetensors").read_bytes()
+    )
+    (adapter / "adapter_config.json").write_text(DEEP_JSON)
+    line = _one_error_line(
+        CliRunner().invoke(cli, ["add-expert", "a", "--adapter", str(adapter), "--registry", str(registry)])
+    )
+    assert "adapter_config.json: invalid JSON: nested too deeply" in line
+    args = ["add-expert", "good", "--adapter", str(adapter_factory(rank=4)), "--registry", str(registry)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"query": ' + DEEP_JSON + "}\n")
+    line = _one_error_line(
+        CliRunner().invoke(cli, ["route", "--file", str(queries), "--registry", str(registry)])
+    )
+    assert "queries.jsonl:1: invalid JSON (nested too deeply)" in line
+    (registry / "mole.toml").write_text(DEEP_TOML)
+    line = _one_error_line(CliRunner().invoke(cli, ["list", "--registry", str(registry)]))
+    assert "mole.toml: invalid TOML: nested too deeply" in line
+
+
+def test_nul_byte_in_a_manifest_path_is_one_line(tmp_path: Path) -> None:
+    registry = tmp_path / "reg"
+    registry.mkdir()
+    (registry / "mole.toml").write_text(
+        '[base]\nid = "org/model"\n[[experts]]\nname = "a"\nrank = 4\nalpha = 4.0\ntarget_modules = ["q"]\n'
+        'base_model = "org/model"\npath = "experts/a\\u0000"\n'
+    )
+    for command in (["list"], ["validate"], ["remove-expert", "a", "--yes"], ["generate", "hi"]):
+        line = _one_error_line(CliRunner().invoke(cli, [*command, "--registry", str(registry)]))
+        assert "experts[0] (a).path" in line
+
+
+def test_unusable_paths_as_registry_or_target_are_one_line(tmp_path: Path) -> None:
+    long_name = str(tmp_path / ("x" * 256))
+    cases = [
+        ["init", "/dev/null", "--base", "org/model"],
+        ["init", long_name, "--base", "org/model"],
+        ["list", "--registry", long_name],
+        ["validate", "--registry", "/dev/null"],
+        ["list", "--registry", "/dev/null"],
+    ]
+    for args in cases:
+        _one_error_line(CliRunner().invoke(cli, args))

@@ -790,7 +790,7 @@ def test_failed_registry_pull_installs_nothing(
         "missing-revision": "revision 'v9' not found",
         "wrong-token": "rejected the token",
         "not-a-registry": "not a MoLE registry",
-        "escaping-path": "must be relative and inside the registry",
+        "escaping-path": "'../outside' must be 'experts/b'",
     }[case]
     parent = tmp_path / "dest"
     parent.mkdir()

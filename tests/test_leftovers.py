@@ -11,8 +11,10 @@ from mole_core import Registry
 
 
 def _age(path: Path, minutes: float) -> None:
+    """Make ``path`` and everything in it ``minutes`` old (age counts from the newest file inside)."""
     then = time.time() - minutes * 60
-    os.utime(path, (then, then))
+    for item in [path, *path.rglob("*")]:
+        os.utime(item, (then, then))
 
 
 def _crash_debris(registry: Registry, adapter: Path) -> dict[str, Path]:
@@ -84,3 +86,35 @@ def test_no_leftovers_after_normal_operations(registry: Registry, adapter_factor
     registry.add_expert("beta", adapter_factory(rank=2))
     registry.remove_expert("beta")
     assert registry.leftovers() == []
+
+
+def test_transfer_and_manifest_leftovers_are_seen_and_nothing_else(cli, registry: Registry) -> None:
+    """What a kill during `push`, `pull`, `pull-registry` or a manifest write leaves, found by MoLE's own
+    names only: a user's hidden files beside or inside the registry are never listed, never deleted."""
+    root = registry.root
+    made = {
+        root / ".push.0123456789ab.tmp": "push",
+        root / ".pull.0123456789ab.tmp": "download",
+        root.parent / f".{root.name}.0123456789ab.tmp": "staging",
+        root.parent / f".{root.name}.ba9876543210.old": "replaced",
+    }
+    for path in made:
+        path.mkdir()
+        (path / "f").write_text("x")
+    (root / ".mole.toml.ab12cd_9.tmp").write_text("half")
+    made[root / ".mole.toml.ab12cd_9.tmp"] = "staging"
+    users = [
+        root / ".notes.tmp",
+        root.parent / f".{root.name}.tmp",
+        root.parent / "other",
+        root / ".push.tmp",
+    ]
+    for path in users:
+        path.mkdir()
+    kinds = {item.path: item.kind for item in registry.leftovers()}
+    assert kinds == made
+    for path in made:
+        _age(path, 120)
+    result = cli("validate", "--clean", "--json", "--registry", str(root))
+    assert {Path(i["path"]) for i in json.loads(result.stdout)["removed"]} == set(made)
+    assert not any(path.exists() for path in made) and all(path.exists() for path in users)

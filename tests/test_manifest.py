@@ -117,6 +117,8 @@ def _with(field: str, value: object) -> dict:
         data["schema_version"] = value
     else:
         data["experts"][0][field] = value
+    if field == "name" and isinstance(value, str):  # an entry's path is its own directory, named for it
+        data["experts"][0]["path"] = f"experts/{value}"
     return data
 
 
@@ -138,6 +140,15 @@ def _with(field: str, value: object) -> dict:
         ("sha256", "ab" * 32, True),
         ("sha256", "AB" * 32, False),
         ("surprise", 1, False),
+        ("path", "experts/alpha@0a1b2c", True),
+        ("path", ".", False),
+        ("path", "", False),
+        ("path", "experts", False),
+        ("path", "experts/alpha/..", False),
+        ("path", "../alpha", False),
+        ("path", "/experts/alpha", False),
+        ("rank", 10**30, False),
+        ("alpha", 1e300, False),
     ],
 )
 def test_schema_and_loader_agree(field: str, value: object, valid: bool) -> None:
@@ -157,4 +168,10 @@ def test_duplicate_names_are_the_loaders_alone_and_the_schema_says_so() -> None:
     data["experts"].append(dict(data["experts"][0]))
     with pytest.raises(ManifestError, match="duplicate expert name"):
         Manifest.from_data(data)
-    assert "unique" in json.loads((ROOT / "registry" / "schema.json").read_text())["$comment"]
+    comment = json.loads((ROOT / "registry" / "schema.json").read_text())["$comment"]
+    assert "unique" in comment and "its own directory" in comment
+    data = _with("name", "alpha")
+    data["experts"][0]["path"] = "experts/beta"  # passes the schema's pattern; the loader ties it to the name
+    assert schema_errors(data) == []
+    with pytest.raises(ManifestError, match="must be 'experts/alpha'"):
+        Manifest.from_data(data)

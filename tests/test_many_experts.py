@@ -79,10 +79,8 @@ def test_add_experts_writes_the_manifest_once(registry, adapter_dir, monkeypatch
     from mole_core import NewExpert, Registry
 
     writes: list[int] = []
-    original = Registry._write
-    monkeypatch.setattr(
-        Registry, "_write", lambda self, m: (writes.append(len(m.experts)), original(self, m))
-    )
+    original = Registry.write
+    monkeypatch.setattr(Registry, "write", lambda self, m: (writes.append(len(m.experts)), original(self, m)))
     steps: list[tuple[str, int, int]] = []
     items = [NewExpert(name=f"x{i}", adapter=adapter_dir / f"x{i}", task=f"task {i}") for i in range(5)]
     entries = registry.add_experts(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -88,10 +89,13 @@ def test_validate_reports_tampering_missing_files_and_config_drift(
     config = json.loads(config_path.read_text())
     config["r"] = 5
     config_path.write_text(json.dumps(config))
-    problems = {p.subject: p.message for p in registry.validate()}
+    problems: dict[str, str] = {}
+    for problem in registry.validate():
+        problems[problem.subject] = problems.get(problem.subject, "") + problem.message + "; "
     assert "checksum mismatch" in problems["expert alpha"]
     assert "lacks adapter_model.safetensors" in problems["expert beta"]
     assert "rank 4 in manifest, r=5" in problems["expert gamma"]
+    assert "has rank 4, but adapter_config.json says r=5" in problems["expert gamma"]
 
 
 def test_failed_add_leaves_no_staging_directory(registry: Registry, adapter_factory) -> None:
@@ -173,3 +177,65 @@ def test_no_code_path_turns_on_trust_remote_code() -> None:
         if re.search(r"trust_remote_code\s*=\s*(True|1)", path.read_text())
     ]
     assert offenders == []
+
+
+def test_manifest_respects_the_umask_and_keeps_an_existing_mode(
+    tmp_path: Path, tiny_base: Path, adapter_factory
+) -> None:
+    """A team registry must stay readable by the team: no 0600 from the temporary file."""
+    old = os.umask(0o002)
+    try:
+        registry = Registry.init(tmp_path / "team", base=str(tiny_base))
+        assert registry.manifest_path.stat().st_mode & 0o777 == 0o664
+        registry.manifest_path.chmod(0o640)  # the owner's choice survives every rewrite
+        registry.add_expert("alpha", adapter_factory(rank=4))
+        assert registry.manifest_path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+    from mole_core import atomic
+
+    old = os.umask(0o077)
+    try:
+        atomic.write_text(tmp_path / "private.txt", "x")
+        assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lora_alpha": float("inf")}, "lora_alpha must be a finite number"),
+        ({"lora_alpha": 1e300}, "lora_alpha must be a finite number"),
+        ({"r": 10**30}, "r must be an integer from 1 to 65536"),
+        ({"r": 8}, "has rank 4, but adapter_config.json says r=8"),
+        ({"rank_pattern": {"q_proj": 10**30}}, "rank_pattern['q_proj'] must be an integer"),
+        ({"alpha_pattern": {"q_proj": float("nan")}}, "alpha_pattern['q_proj'] must be a finite number"),
+    ],
+)
+def test_hostile_ranks_and_alphas_are_refused_in_one_line(
+    cli, registry: Registry, adapter_factory, copy_adapter, change: dict, message: str
+) -> None:
+    adapter = copy_adapter(adapter_factory(rank=4))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, **change}))  # inf -> Infinity
+    result = cli("add-expert", "alpha", "--adapter", str(adapter), "--registry", str(registry.root))
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and registry.load().experts == []
+
+
+def test_hostile_rank_or_alpha_in_a_registered_expert_fails_validate_and_generate(
+    cli, registry: Registry, adapter_factory
+) -> None:
+    registry.add_expert("alpha", adapter_factory(rank=4))
+    config_path = registry.expert_dir(registry.get_expert("alpha")) / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "r": 10**30}))
+    result = cli("validate", "--registry", str(registry.root))
+    assert result.exit_code == 1 and "r must be an integer from 1 to 65536" in result.output
+    result = cli("generate", "hi", "--expert", "alpha", "--registry", str(registry.root))
+    assert result.exit_code == 1 and "r must be an integer from 1 to 65536" in result.output, result.output
+    text = registry.manifest_path.read_text().replace("alpha = 4.0", "alpha = inf")
+    registry.manifest_path.write_text(text)
+    result = cli("list", "--registry", str(registry.root))
+    assert result.exit_code == 2 and "experts[0] (alpha).alpha" in result.output

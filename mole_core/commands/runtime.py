@@ -10,6 +10,7 @@ import click
 
 from .. import plugins
 from ..cli import cli, device_option, echo_json, json_option, max_loaded_option, registry_option
+from ..display import printable
 from ..errors import MoleError
 from ..queries import chunks, iter_queries, route_stream
 
@@ -60,7 +61,7 @@ def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_d
             click.echo(json.dumps(r.model_dump(), ensure_ascii=False))
         else:
             best = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.scores.items(), key=lambda kv: -kv[1])[:3])
-            click.echo(f"{r.expert:12} {r.query}   [{best}]")
+            click.echo(printable(f"{r.expert:12} {r.query}   [{best}]"))
     if routed == 0:
         raise MoleError(f"{file} has no queries")
 
@@ -159,8 +160,8 @@ def generate(
             if as_json:
                 click.echo(json.dumps(g.model_dump(), ensure_ascii=False))
             else:
-                click.secho(f"[{g.expert}] {g.query}", bold=True)
-                click.echo(f"  {g.text}\n")
+                click.secho(printable(f"[{g.expert}] {g.query}"), bold=True)
+                click.echo(f"  {printable(g.text, lines=True)}\n")
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import MoleError
 from ..progress import Progress
+from ..redact import current_token, redact
 
 log = logging.getLogger("mole_core.hub")
 
@@ -39,27 +40,12 @@ def _api() -> Any:
 
 
 def _current_token() -> str | None:
-    try:
-        from huggingface_hub import get_token
-
-        return get_token()
-    except Exception:  # OIDC exchange failures and the like: treat as "no token"
-        return None
-
-
-_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9_]{6,}")
-_BEARER_RE = re.compile(r"(?i)\b(authorization|bearer)\b[\s:=]+(?:bearer\s+)?\S+")
-_QUERY_RE = re.compile(r"(https?://[^\s?]+)\?\S*")
+    return current_token()
 
 
 def sanitize(text: str) -> str:
     """One line with the active token, anything token-shaped, auth headers and signed URL queries removed."""
-    token = _current_token()
-    if token:
-        text = text.replace(token, "***")
-    text = _TOKEN_RE.sub("hf_***", text)
-    text = _BEARER_RE.sub(r"\1 ***", text)
-    text = _QUERY_RE.sub(r"\1", text)
+    text = redact(text, _current_token() or "")
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return first[:200]
 

@@ -104,6 +104,9 @@ def write_config(directory: Path, config: dict[str, Any]) -> None:
 
 
 def read_config(directory: Path) -> dict[str, Any]:
+    """A router's ``config.json``, checked (:func:`.verify.check_config`): what a plugin's ``load`` reads."""
+    from .verify import check_config
+
     path = Path(directory) / CONFIG_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -111,8 +114,11 @@ def read_config(directory: Path) -> dict[str, Any]:
         raise MoleError(f"router directory {directory} has no {CONFIG_FILE}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MoleError(f"{path}: invalid JSON ({exc})") from None
+    except RecursionError:
+        raise MoleError(f"{path}: invalid JSON (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
         raise MoleError(f"{path}: expected an object with a 'labels' list")
+    check_config(Path(directory), data)
     return data
 
 

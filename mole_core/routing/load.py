@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MoleError
-from .base import CONFIG_FILE, WEIGHTS_FILE, FixedRouter, Router
+from .base import CONFIG_FILE, FixedRouter, Router
+from .verify import load_checked, verify_router_files
 
 if TYPE_CHECKING:
-    from ..manifest import Manifest, RouterEntry
+    from ..manifest import Manifest
     from ..registry import Registry
 
 log = logging.getLogger("mole_core.routing")
@@ -19,8 +19,8 @@ log = logging.getLogger("mole_core.routing")
 def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
     """The router the runtime should use for ``registry``'s experts.
 
-    A recorded router is checked before use: its labels must all be registered experts and its weights
-    must match the manifest's sha256. Without one, an ``embedding`` router is built from the experts'
+    A recorded router is checked before use: its labels must all be registered experts, its files must
+    match the manifest's sha256s and its config must be within bounds (:mod:`.verify`). Without one, an ``embedding`` router is built from the experts'
     example queries (it needs no training); a single expert needs no router at all.
     """
     from .. import plugins
@@ -41,7 +41,7 @@ def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
         )
     directory = registry.router_dir(entry)
     verify_router_files(directory, entry)
-    router = plugins.get_router_spec(entry.name).load(directory)
+    router = load_checked(plugins.get_router_spec(entry.name), directory, entry)
     if list(router.labels) != list(entry.labels):
         raise MoleError(
             f"{directory / CONFIG_FILE} lists experts {router.labels}, the manifest {entry.labels}: "
@@ -49,22 +49,6 @@ def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
         )
     extend_with_new_experts(router, manifest)
     return router
-
-
-def verify_router_files(directory: Path, entry: RouterEntry) -> None:
-    """The router's weights exist and match the sha256 the manifest recorded (else it was tampered with)."""
-    from ..adapters import sha256_file
-
-    weights = Path(directory) / WEIGHTS_FILE
-    if not weights.is_file():
-        raise MoleError(f"router {entry.name}: {weights} is missing (retrain it with mole train-router)")
-    if entry.sha256 is not None:
-        actual = sha256_file(weights)
-        if actual != entry.sha256:
-            raise MoleError(
-                f"router {entry.name}: checksum mismatch on {weights} (manifest {entry.sha256[:12]}…, "
-                f"file {actual[:12]}…): the file was modified or is corrupt; retrain it with mole train-router"
-            )
 
 
 def extend_with_new_experts(router: Router, manifest: Manifest) -> None:

@@ -122,28 +122,35 @@ def train_router(
 
 
 def save_router(registry: Registry, router: Router, metrics: dict[str, Any] | None = None) -> RouterEntry:
-    """Write ``router`` into ``routers/<kind>`` atomically, then record it (with its sha256) in the manifest."""
-    from ..adapters import sha256_file
-    from ..manifest import RouterEntry
+    """Write ``router`` into a directory of its own under ``routers/`` and switch the manifest to it (with
+    every file's sha256, config included) in one commit; an older router's directory goes only after it."""
+    from ..manifest import ROUTERS_DIR, RouterEntry
+    from .verify import check_config, file_digests
 
-    parent = registry.root / "routers"
-    staged = atomic.staging_dir(parent, router.kind)
+    staged = atomic.staging_dir(registry.root / ROUTERS_DIR, router.kind)
     try:
         router.save(staged)
         if not (staged / WEIGHTS_FILE).is_file():
             raise MoleError(f"router {router.kind!r} saved no {WEIGHTS_FILE}")
-        sha = sha256_file(staged / WEIGHTS_FILE)
+        check_config(staged)
+        files = file_digests(staged)
         entry = RouterEntry(
             name=router.kind,
-            path=f"routers/{router.kind}",
+            path=f"{ROUTERS_DIR}/{router.kind}",
             labels=list(router.labels),
-            sha256=sha,
+            sha256=files[WEIGHTS_FILE],
+            files=files,
             metrics=metrics or {},
         )
-        with registry.transaction() as manifest:  # files and manifest entry change under one lock
-            atomic.publish_dir(staged, parent / router.kind)
+        with registry.lock():
+            manifest = registry.load()
+            old = manifest.router
+            entry.path = registry.install_dir(staged, ROUTERS_DIR, router.kind, old.path if old else None)
             manifest.router = entry
+            registry.write(manifest)  # the switch: from here on the new directory is the router
+            retired = atomic.retire(registry.root / old.path) if old is not None else None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    atomic.delete(retired)
     return entry
