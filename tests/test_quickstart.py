@@ -63,3 +63,32 @@ def test_quickstart_refuses_a_registry_of_another_base(cli, tmp_path: Path, tiny
     Registry.init(tmp_path / "demo", base="org/other")
     result = cli("quickstart", str(tmp_path / "demo"), "--base", str(tiny_base), *SMALL)
     assert result.exit_code == 1 and "is a registry for 'org/other'" in result.output
+
+
+def test_quickstart_trains_in_micro_batches(tmp_path: Path, tiny_base: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The quickstart's update uses batch_size examples, one forward pass at a time (grad accumulation):
+    batch 4 x 256 tokens in one pass held ~3 GB of activations for the 135M model."""
+    import pytest
+    from mole_plugins.paper.quickstart import QuickstartReport, QuickstartSettings, _train_experts
+
+    from mole_core import training
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record(registry, name, settings, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.append(settings)
+        raise Stop
+
+    monkeypatch.setattr(training, "train_expert", record)
+    registry = Registry.init(tmp_path / "reg", base=str(tiny_base))
+    settings = QuickstartSettings(base=str(tiny_base))
+    with pytest.raises(Stop):
+        _train_experts(registry, settings, QuickstartReport(registry=str(tmp_path)), lambda event: None, None)
+    assert (seen[0].batch_size, seen[0].grad_accum) == (1, 4)
+    odd = QuickstartSettings(base=str(tiny_base), batch_size=6, micro_batch=4)  # 4 does not divide 6
+    with pytest.raises(Stop):
+        _train_experts(registry, odd, QuickstartReport(registry=str(tmp_path)), lambda event: None, None)
+    assert (seen[1].batch_size, seen[1].grad_accum) == (1, 6)
