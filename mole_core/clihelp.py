@@ -110,7 +110,7 @@ def verbosity_options() -> list[click.Option]:
 def decorate(command: click.Command, name: str | None) -> None:
     """Give ``command`` the shared verbosity options and, if it has none, its example epilog."""
     names = {opt for p in command.params for opt in getattr(p, "opts", [])}
-    if "--verbose" not in names and "--quiet" not in names:
+    if names.isdisjoint({"-v", "--verbose", "-q", "--quiet"}):  # a plugin's own -v/-q wins
         command.params.extend(verbosity_options())
     if not command.epilog and name in EXAMPLES:
         command.epilog = example_epilog(EXAMPLES[name])
