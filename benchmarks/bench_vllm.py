@@ -2,15 +2,14 @@
 
 The registry is the generation section's (four random adapters of ranks 64/32/16/8 on all seven
 projections); vLLM is started from `mole export vllm`, so it serves exactly what MoLE would. Timed with
-the load client of :mod:`benchmarks.serving_client` (16 streaming greedy chat requests over the four
-experts, 32 new tokens each, the paper's 16 queries interleaved):
+the serving section's client (:func:`benchmarks.bench_serving.drive`: streaming greedy chat requests,
+exactly 32 new tokens each through ``min_tokens``, the paper's 16 queries over the four experts):
 
 - ``vllm_mixed``: the 16 requests at once, each naming its expert (``model=<expert>``);
 - ``vllm_base``: the same 16 on the bare base model (vLLM's limit on this machine);
 - ``vllm_sequential``: 4 of them one at a time (one per expert);
 - ``front_mixed``: the 16 through ``mole serve --engine-url`` (routing skipped: each names its expert),
-  which is what the front-end adds. The front does not forward vLLM's ``ignore_eos``, so answers that
-  end early make fewer tokens there: compare its latency, and its token count in the JSON.
+  which is what the front-end adds.
 
 Needs a python that imports vLLM (``MOLE_VLLM_PYTHON``, or this one); without it the section records
 why it was skipped. Each figure is one measurement after a warm-up request per expert.
@@ -18,6 +17,7 @@ why it was skipped. Each figure is one measurement after a warm-up request per e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -25,11 +25,15 @@ from typing import Any
 
 from . import ROOT, Context, base_source, section_main
 from .bench_adapters import interleaved_queries, paper_registry
-from .serving_client import measure
+from .bench_serving import drive, summarise_way
 
 log = logging.getLogger("benchmarks.vllm")
-TOKENS = 32
 READY_TIMEOUT_S = 900
+
+
+def timed(url: str, jobs: list[tuple[str, str]], clients: int, tokens: int) -> dict[str, Any]:
+    """One measurement with the serving section's client: exactly ``tokens`` per answer (``min_tokens``)."""
+    return summarise_way([asyncio.run(drive(url, jobs, clients, tokens))])
 
 
 def run_vllm(context: Context) -> dict[str, Any]:
@@ -42,29 +46,22 @@ def run_vllm(context: Context) -> dict[str, Any]:
     source = base_source(context.scale.gen_model, context.work)
     registry = paper_registry(context, "vllm-registry", source)
     jobs = [(expert, query) for query, expert in interleaved_queries()]
+    n = context.scale.max_new_tokens
     figures: dict[str, Any] = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
     with vllm_engine(registry.root, python, context.work / "vllm.log", READY_TIMEOUT_S) as (data, url):
-        base_name = data["served_model_name"]
-        measure(url + "/v1", [(e, "Hello") for e in dict(jobs)], concurrency=4, max_tokens=4)  # warm-up
+        asyncio.run(drive(url + "/v1", [(e, "Hello") for e in dict(jobs)], 4, 4))  # warm-up: every adapter
         log.info("vLLM ready; timing 16 mixed requests")
-        exact = {"ignore_eos": True}  # exactly 32 tokens per answer, as the generation section times
-        figures["vllm_mixed"] = measure(url + "/v1", jobs, concurrency=16, max_tokens=TOKENS, extra=exact)
-        base_jobs = [(base_name, q) for _, q in jobs]
-        figures["vllm_base"] = measure(url + "/v1", base_jobs, concurrency=16, max_tokens=TOKENS, extra=exact)
-        one_each = list(dict((e, (e, q)) for e, q in jobs).values())
-        figures["vllm_sequential"] = measure(
-            url + "/v1", one_each, concurrency=1, max_tokens=TOKENS, extra=exact
-        )
+        figures["vllm_mixed"] = timed(url + "/v1", jobs, 16, n)
+        figures["vllm_base"] = timed(url + "/v1", [(data["served_model_name"], q) for _, q in jobs], 16, n)
+        figures["vllm_sequential"] = timed(url + "/v1", list({e: (e, q) for e, q in jobs}.values()), 1, n)
         with mole_front(registry.root, url, context.work / "front.log") as front:
-            measure(front + "/v1", jobs[:4], concurrency=4, max_tokens=4)  # warm-up
-            figures["front_mixed"] = measure(front + "/v1", jobs, concurrency=16, max_tokens=TOKENS)
-    for value in figures.values():
-        if isinstance(value, dict):
-            value.pop("texts", None)
+            asyncio.run(drive(front + "/v1", jobs[:4], 4, 4))  # warm-up
+            figures["front_mixed"] = timed(front + "/v1", jobs, 16, n)
     figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     figures["vllm_threads"] = omp_binding(context.work / "vllm.log")
     figures["vllm_launch"] = {k: data[k] for k in ("max_lora_rank", "max_loras", "max_cpu_loras")}
     figures["model"] = context.scale.gen_model
+    figures["max_new_tokens"] = n
     return figures
 
 

