@@ -32,8 +32,12 @@ READY_TIMEOUT_S = 900
 
 
 def timed(url: str, jobs: list[tuple[str, str]], clients: int, tokens: int) -> dict[str, Any]:
-    """One measurement with the serving section's client: exactly ``tokens`` per answer (``min_tokens``)."""
-    return summarise_way([asyncio.run(drive(url, jobs, clients, tokens))])
+    """One measurement with the serving section's client: exactly ``tokens`` per answer (``min_tokens``).
+    Answers cut short (an error event mid-stream) make it a failed measurement, not a fast one."""
+    summary = summarise_way([asyncio.run(drive(url, jobs, clients, tokens))])
+    if summary["tokens"] < len(jobs) * tokens:
+        summary["error"] = f"{summary['tokens']} of {len(jobs) * tokens} tokens came back"
+    return summary
 
 
 def run_vllm(context: Context) -> dict[str, Any]:

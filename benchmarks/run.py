@@ -941,7 +941,9 @@ def vllm_md(section: dict[str, Any] | None, serving: dict[str, Any] | None) -> l
         if key in ways:
             rows.append((ways[key], f"{label} (serving section, {serving.get('measured_at', '?')[:16]})"))
     for r, label in rows:
-        if r:
+        if r and r.get("error"):
+            lines.append(f"| {label} | failed: {r['error']} | | | | |")
+        elif r:
             ttft = f"{r['ttft_p50']:.2f} / {r['ttft_p99']:.2f}" if r.get("ttft_p50") is not None else "-"
             lines.append(
                 f"| {label} | {r['requests']} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} | "

@@ -25,6 +25,7 @@ def create_engine(adapters: list[str], *, api_key: str | None = None) -> FastAPI
     app.state.fail = None
     app.state.delay = 0.0
     app.state.closed = 0
+    app.state.cut = None  # stop streaming after this many words, as an engine that dies does
 
     def refused(request: Request) -> JSONResponse | None:
         if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
@@ -60,6 +61,8 @@ def create_engine(adapters: list[str], *, api_key: str | None = None) -> FastAPI
     async def stream(body: dict, words: list[str], finish: str, chat: bool) -> Any:
         try:
             for i, word in enumerate(words):
+                if i == app.state.cut:
+                    return
                 await asyncio.sleep(app.state.delay)
                 piece = word if i == 0 else " " + word
                 choice = {"delta": {"content": piece}} if chat else {"text": piece}

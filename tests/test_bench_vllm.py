@@ -23,6 +23,7 @@ def test_vllm_md_renders_rows_next_to_the_embedded_server() -> None:
         "load_average_after": [2.0],
         "vllm_mixed": ROW,
         "vllm_base": ROW,
+        "front_mixed": {**ROW, "error": "0 of 512 tokens came back"},
     }
     embedded = {**ROW, "seconds": 10.0, "tokens_per_s": 51.2}
     batch = {**ROW, "ttft_p50": None, "ttft_p99": None}
@@ -38,7 +39,8 @@ def test_vllm_md_renders_rows_next_to_the_embedded_server() -> None:
         in text
     )
     assert "0.25x `mole serve`'s here" in text
-    assert "through `mole serve --engine-url`" not in text  # no row for a way not measured
+    assert "| the same through `mole serve --engine-url` | failed: 0 of 512 tokens came back |" in text
+    assert "one request at a time" not in text  # no row for a way not measured
 
 
 def test_vllm_md_says_why_it_was_not_measured() -> None:

@@ -61,6 +61,7 @@ def _fresh_engine(engine) -> None:  # noqa: ANN001
     app.state.received.clear()
     app.state.fail = None
     app.state.delay = 0.0
+    app.state.cut = None
 
 
 def front_app(registry, engine_url: str, **settings):  # noqa: ANN001, ANN201
@@ -180,6 +181,16 @@ def test_engine_errors_become_openai_errors(front, engine, status, body, want_st
     error = response.json()["error"]
     assert want in error["message"] and set(error) >= {"message", "type", "code"}
     assert "engine-secret" not in response.text
+
+
+def test_a_stream_that_just_stops_is_an_error_not_an_answer(front, engine) -> None:
+    engine[0].state.cut = 2  # the engine dies after two words: no finish_reason, no [DONE]
+    body = {"model": "code", "prompt": "a b c d", "max_tokens": 20}
+    whole = httpx.post(front + "/v1/completions", json=body, timeout=30)
+    assert whole.status_code == 502 and "ended before the answer" in whole.json()["error"]["message"]
+    with httpx.stream("POST", front + "/v1/completions", json={**body, "stream": True}, timeout=30) as r:
+        events = [line for line in r.iter_lines() if line.startswith("data:")]
+    assert '"error"' in events[-1] and "ended before the answer" in events[-1]
 
 
 def test_an_expert_the_engine_lacks_is_a_clear_502(remote_registry, engine) -> None:

@@ -196,6 +196,7 @@ class RemoteStream:
         self._response = response
         self._url = url
         self._on_close: Callable[[], None] | None = on_close
+        self._complete = False  # [DONE] seen: a stream that just stops is a failure, not an answer
 
     def __aiter__(self) -> AsyncIterator[TokenEvent]:
         return self._events()
@@ -227,6 +228,8 @@ class RemoteStream:
             raise EngineBadGateway(f"the engine connection broke mid-answer ({_describe(exc)})") from None
         finally:
             await self.aclose()
+        if not self._complete and finish is None:
+            raise EngineBadGateway("the engine's stream ended before the answer did (did the engine die?)")
         yield TokenEvent(
             finish_reason="length" if finish == "length" else "stop",
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
@@ -239,6 +242,7 @@ class RemoteStream:
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                self._complete = True
                 return
             try:
                 chunk = json.loads(data)
