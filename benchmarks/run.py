@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ROOT, SCALES, machine, quiet
+from .experts_doc import experts_md, experts_targets
 
 log = logging.getLogger("benchmarks.run")
 
@@ -34,6 +35,7 @@ SECTIONS: dict[str, tuple[str, str | None]] = {
     "generation": ("benchmarks.bench_adapters", "generation"),
     "adapters": ("benchmarks.bench_adapters", "adapters"),
     "scaling": ("benchmarks.bench_adapters", "scaling"),
+    "experts": ("benchmarks.bench_experts", None),
     "vllm": ("benchmarks.bench_vllm", None),
     "serving": ("benchmarks.bench_serving", None),
 }
@@ -389,6 +391,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         from . import bench_serving
 
         out += bench_serving.targets(sections["serving"])
+    if ok(sections.get("experts")):
+        out += experts_targets(sections["experts"], None)
     return out
 
 
@@ -960,7 +964,7 @@ def render(results: dict[str, Any]) -> str:
     lines = header(results) + targets_md(results) + memory_md(s.get("memory")) + paper_md(s.get("paper"))
     lines += routing_md(s.get("routing")) + generation_md(s.get("generation")) + gpu_md(results)
     lines += adapters_md(s.get("adapters"), s.get("scaling")) + serving_md(s.get("serving"))
-    lines += vllm_md(s.get("vllm"), s.get("serving")) + notes_md(results)
+    lines += vllm_md(s.get("vllm"), s.get("serving")) + experts_md(s.get("experts")) + notes_md(results)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -165,6 +165,19 @@ class AdapterCache:
         with self._lock:
             self._unpin(list(dict.fromkeys(names)))
 
+    def resize(self, capacity: int | None) -> None:
+        """A new bound (None: none); what exceeds it is evicted now, least recently used and unpinned
+        first (pinned adapters go when their batches release them and the next load makes room)."""
+        if capacity is not None and capacity < 1:
+            raise MoleError(f"the adapter cache needs room for at least one expert, got {capacity}")
+        with self._lock:
+            self.capacity = self.stats.capacity = capacity
+            while capacity is not None and len(self._lru) > max(capacity, 1):
+                victims = [n for n in self._lru if not self._pins[n]]
+                if not victims:
+                    break
+                self._evict(victims[0])
+
     def discard(self, name: str) -> None:
         """Unload ``name`` now if loaded and unpinned (e.g. its expert was removed)."""
         with self._lock:

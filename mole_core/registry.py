@@ -234,7 +234,12 @@ class Registry:
         for path in retired:
             atomic.delete(path)
         for _, entry in staged:
-            log.info("registered expert %s (r=%d)", entry.name, entry.rank)
+            log.debug("registered expert %s (r=%d)", entry.name, entry.rank)
+        log.info(
+            "registered %d expert(s): %s",
+            len(staged),
+            ", ".join(e.name for _, e in staged[:5]) + ("..." if len(staged) > 5 else ""),
+        )
         return [entry for _, entry in staged]
 
     def _commit(self, staged: list[tuple[Path, ExpertEntry]], replace: bool) -> list[Path]:

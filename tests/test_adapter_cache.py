@@ -74,6 +74,19 @@ def test_failed_load_keeps_the_others_and_releases_its_pins() -> None:
     assert cache.snapshot().failed_loads == 1
 
 
+def test_resize_evicts_down_to_the_new_bound_sparing_pins() -> None:
+    cache, events = recording(4)
+    for name in "abcd":
+        cache.acquire([name])
+        cache.release([name])
+    cache.acquire(["a"])  # a is the oldest but in use
+    cache.resize(2)
+    assert events[-2:] == ["-b", "-c"] and cache.loaded == ["d", "a"]
+    cache.resize(None)
+    cache.acquire(["x", "y", "z"])
+    assert len(cache.loaded) == 5
+
+
 def test_capacity_one_swaps_without_leaving_nothing_attached() -> None:
     cache, events = recording(1)
     cache.acquire(["a"])

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = {"paper", "memory", "routing", "generation", "adapters", "scaling", "vllm", "serving"}
+SECTIONS = {"paper", "memory", "routing", "generation", "adapters", "scaling", "vllm", "serving", "experts"}
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,21 @@ def test_adapters_and_scaling(bench: tuple[dict[str, Any], str]) -> None:
     assert [r["n"] for r in scaling["rows"]] == [1, 4, 10]
     assert all(r["route_plus_one_expert_s"] > 0 for r in scaling["rows"])
     assert scaling["growth"]["route_plus_one_expert"] > 0 and scaling["growth"]["route_plus_mixed4"] > 0
+
+
+def test_many_experts_section(bench: tuple[dict[str, Any], str]) -> None:
+    results, document = bench
+    sec = results["sections"]["experts"]
+    small, large = sec["tiny"][0], sec["tiny"][-1]
+    assert large["n"] > sec["cache"] and large["probe"]["loaded_at_start"] == 0, "a large registry pages in"
+    assert large["probe"]["experts"] == large["n"] and small["probe"]["startup_s"] > 0
+    cold = large["probe"]["cold"]
+    assert 1.0 <= cold["reads_per_file"] < 1.5, "a cold expert reads its file once (plus its config)"
+    for row in sec["tiny"]:
+        mixed = row["probe"]["mixed"]
+        assert mixed["answers_equal"] and mixed["loads_per_capped_batch"] > 0
+    assert large["ops"]["validate_problems"] == 0 and large["ops"]["add_one_s"] > 0
+    assert "## Many experts" in document and "cold expert costs one adapter read" in document
 
 
 def test_document_and_targets(bench: tuple[dict[str, Any], str]) -> None:
