@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from ..cli import cli, device_option, registry_option
+from ..cli import cli, device_option, max_loaded_option, registry_option
 from ..errors import MoleError
 
 
@@ -79,6 +79,7 @@ from ..errors import MoleError
 @click.option(
     "--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None, help="Base model dtype."
 )
+@max_loaded_option
 @device_option
 @registry_option
 def serve(
@@ -94,6 +95,7 @@ def serve(
     max_tokens_limit: int,
     default_max_tokens: int,
     dtype: str | None,
+    max_loaded_experts: int | str | None,
     device: str | None,
     registry_dir: Path,
 ) -> None:
@@ -116,6 +118,7 @@ def serve(
             default_max_tokens=default_max_tokens,
             device=device,
             dtype=dtype,
+            max_loaded_experts=max_loaded_experts,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

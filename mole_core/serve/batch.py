@@ -50,9 +50,8 @@ class RunningBatch:
 
     def __init__(self, mole: Any, eos_ids: set[int], context_length: int) -> None:
         self.mole = mole
-        self.model = mole.model
         self.tokenizer = mole.tokenizer
-        self.device = self.model.device
+        self.device = mole.model.device
         self.eos_ids = eos_ids
         self.context_length = context_length
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -69,6 +68,11 @@ class RunningBatch:
         self._cache_arg = "cache" if _accepts(self.model, "cache") else "past_key_values"
         #: Rows dropped before they finished because their client went away (a running count).
         self.abandoned = 0
+
+    @property
+    def model(self) -> Any:
+        """The runtime's model, read at each use: paging the first adapter in wraps the bare base."""
+        return self.mole.model
 
     # -- adapters ---------------------------------------------------------------------------------------
     def _adapters(self, adapters: Sequence[str | None]) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from typing import Any
 
 import anyio
 
-from ..errors import MoleError
+from ..errors import AdapterError, MoleError
 from .backend import GenerationRequest, TokenEvent
 from .batch import Row, RunningBatch
-from .errors import EngineError, EngineUnavailable, QueueFull, ServeError
+from .errors import BadRequest, EngineError, EngineUnavailable, QueueFull, ServeError
 from .metrics import ServeMetrics
 from .settings import ServeSettings
 
@@ -160,10 +160,14 @@ class EmbeddedEngine:
         self._shutdown()
 
     def _take(self) -> list[_Handle]:
-        """Waiting requests that fit now: free rows, and prompt tokens up to the prefill budget."""
+        """Waiting requests that fit now: free rows, prompt tokens up to the prefill budget, and room in
+        the adapter cache (one step never needs more distinct experts than may be attached)."""
         free = self.settings.max_batch_size - len(self.batch.rows)
         taken: list[_Handle] = []
         budget = self.settings.max_prefill_tokens
+        capacity = self.mole.max_loaded_experts
+        known = set(self.mole.experts) if capacity is not None else set()
+        in_use = {row.adapter for row in self.batch.rows if row.adapter in known}
         while self._waiting and len(taken) < free:
             handle = self._waiting[0]
             if handle.cancelled:
@@ -172,6 +176,18 @@ class EmbeddedEngine:
             cost = len(handle.req.prompt_ids)
             if taken and cost > budget:
                 break
+            needed = set(handle.req.experts) & known
+            if capacity is not None and len(in_use | needed) > capacity:
+                if len(needed) <= capacity:
+                    break  # waits (in order) until running rows finish and free their experts
+                self._waiting.popleft().emit(
+                    BadRequest(
+                        f"this request blends {len(needed)} experts, but the server keeps at most {capacity} "
+                        "attached (--max-loaded-experts)"
+                    )
+                )
+                continue
+            in_use |= needed
             budget -= cost
             taken.append(self._waiting.popleft())
         self.metrics.queue_depth.set(len(self._waiting))
@@ -182,13 +198,18 @@ class EmbeddedEngine:
         import torch
 
         rows = []
+        known = set(self.mole.experts)
         for handle in handles:
             if handle.cancelled:
                 continue
             try:
                 with torch.inference_mode(False):  # a new blend's weights must be normal tensors
+                    self.mole.ensure_loaded([n for n in handle.req.experts if n in known])  # one by one
                     adapter = self.mole.adapter_for(handle.req.experts)
                 rows.append(Row(handle, adapter, self.tokenizer, self.batch.device))
+            except AdapterError as exc:  # e.g. a tampered file: this request fails, the others run
+                log.error("%s", exc)
+                handle.emit(EngineError("an expert of this request could not be loaded (see the server log)"))
             except MoleError as exc:
                 handle.emit(exc if isinstance(exc, ServeError) else ServeError(str(exc)))
         if not rows:

@@ -28,7 +28,9 @@ def build_app(settings: ServeSettings, progress: Any = None) -> Any:
     from ..runtime import MoLE
     from .engine import EmbeddedEngine
 
-    mole = MoLE.from_registry(registry, device=settings.device, dtype=settings.dtype)
+    mole = MoLE.from_registry(
+        registry, device=settings.device, dtype=settings.dtype, max_loaded_experts=settings.max_loaded_experts
+    )
     return create_app(settings, EmbeddedEngine(mole, settings), Frontend.from_mole(mole, settings))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -39,6 +40,12 @@ class ServeSettings(BaseModel):
     device: str | None = Field(default=None, description="Embedded engine: auto, cpu, cuda, cuda:N or mps.")
     dtype: str | None = Field(default=None, description="Embedded engine: the base model's dtype override.")
     max_batch_size: int = Field(default=32, ge=1, le=1024, description="Rows decoded together at most.")
+    max_loaded_experts: int | Literal["all"] | None = Field(
+        default=None,
+        description="Embedded engine: adapters attached at once (others load on first use, least recently "
+        "used evicted; 'all': no bound; None: $MOLE_MAX_LOADED_EXPERTS, else 32). Requests wait while "
+        "the running batch already uses that many distinct experts.",
+    )
     max_queue: int = Field(
         default=256, ge=0, description="Requests waiting for a row at most; one more is refused with 429."
     )
