@@ -166,7 +166,8 @@ def cli() -> None:
     redact.install()  # no token, credential header or signed URL query in -v/-vv output
     meta = click.get_current_context().meta
     verbose = meta.get("mole.verbose", 0)
-    clihelp.apply_verbosity(verbose, meta.get("mole.quiet", False))
+    if verbose or meta.get("mole.quiet"):  # else logging stays as configured (basicConfig: warnings)
+        clihelp.apply_verbosity(verbose, meta.get("mole.quiet", False))
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error" if verbose < 2 else "info")
     if verbose < 2:  # library deprecation chatter is for developers, not for users of the command
         warnings.filterwarnings("ignore", category=FutureWarning)
