@@ -63,8 +63,8 @@ def resolve_capacity(requested: int | str | None) -> int | None:
             return None
         try:
             requested = int(text)
-        except ValueError:
-            raise MoleError(f"{source} must be a positive integer or 'all', got {requested!r}") from None
+        except ValueError as exc:
+            raise MoleError(f"{source} must be a positive integer or 'all', got {requested!r}") from exc
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
         raise MoleError(f"{source} must be a positive integer or 'all', got {requested!r}")
     return requested

@@ -125,9 +125,9 @@ def read_json(path: Path, error: type[Exception] = AdapterError) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: invalid JSON: {exc}") from None
-    except RecursionError:
-        raise error(f"{path}: invalid JSON: nested too deeply") from None
+        raise error(f"{path}: invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise error(f"{path}: invalid JSON: nested too deeply") from exc
 
 
 def check_rank(value: object, what: str) -> int:
@@ -183,7 +183,7 @@ def convert_pickle(source: Path, target: Path) -> None:
     try:
         state = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise AdapterError(f"{source}: cannot read the pickle safely ({type(exc).__name__})") from None
+        raise AdapterError(f"{source}: cannot read the pickle safely ({type(exc).__name__})") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AdapterError(f"{source}: expected a dict of tensors")
     save_file({k: v.contiguous() for k, v in state.items()}, str(target), metadata={"format": "pt"})
@@ -200,7 +200,7 @@ def tensor_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
         with safe_open(str(directory / WEIGHTS_NAME), framework="numpy") as fh:  # header only, no torch
             return {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}  # noqa: SIM118
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise AdapterError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({exc})") from None
+        raise AdapterError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({exc})") from exc
 
 
 def model_dims(config: dict[str, Any]) -> set[int]:

@@ -38,10 +38,10 @@ def read_verified(registry: Registry, entry: ExpertEntry) -> tuple[Path, bytes]:
     weights = directory / WEIGHTS_NAME
     try:
         data = weights.read_bytes()
-    except FileNotFoundError:
-        raise AdapterError(f"expert {entry.name!r}: {weights} is missing (run `mole validate`)") from None
+    except FileNotFoundError as exc:
+        raise AdapterError(f"expert {entry.name!r}: {weights} is missing (run `mole validate`)") from exc
     except OSError as exc:
-        raise AdapterError(f"expert {entry.name!r}: cannot read {weights} ({exc.strerror})") from None
+        raise AdapterError(f"expert {entry.name!r}: cannot read {weights} ({exc.strerror})") from exc
     if entry.sha256 is not None and hashlib.sha256(data).hexdigest() != entry.sha256:
         raise AdapterError(
             f"expert {entry.name!r}: {weights} does not match its sha256 (tampered or corrupt)"
@@ -76,7 +76,7 @@ def attach_adapter(model: Any, registry: Registry, entry: ExpertEntry) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AdapterError(
             f"expert {entry.name!r} does not fit base model {registry.load().base.id!r}: {first}"
-        ) from None
+        ) from exc
     log.debug("attached %s in %.3fs", entry.name, time.perf_counter() - started)
     return model
 

@@ -70,8 +70,8 @@ def read_data_file(path: str | os.PathLike[str], limit: int | None = None) -> li
         raise DataFileError(f"data file {path} does not exist")
     try:
         text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataFileError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not UTF-8 text") from exc
     examples = _read_jsonl(path, text) if path.suffix.lower() in JSONL_SUFFIXES else _read_paragraphs(text)
     if not examples:
         raise DataFileError(f"{path}: no examples (expected JSONL rows or blank-line-separated paragraphs)")
@@ -91,7 +91,7 @@ def _parse_row(path: Path, number: int, line: str) -> TextExample:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise DataFileError(f"{where}: invalid JSON ({exc.msg})") from None
+        raise DataFileError(f"{where}: invalid JSON ({exc.msg})") from exc
     if not isinstance(row, dict):
         raise DataFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
     if "completion" in row:
@@ -104,7 +104,7 @@ def _parse_row(path: Path, number: int, line: str) -> TextExample:
         example = TextExample.model_validate(fields)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise DataFileError(f"{where}: field {err['loc'][0]!r}: {err['msg']}") from None
+        raise DataFileError(f"{where}: field {err['loc'][0]!r}: {err['msg']}") from exc
     if not example.completion.strip():
         raise DataFileError(f"{where}: the completion is empty")
     return example

@@ -69,7 +69,7 @@ def check_new_names(names: Sequence[str], manifest: Manifest, replace: bool) -> 
         try:
             check_name(name, "expert name")
         except ValueError as exc:
-            raise MoleError(str(exc)) from None
+            raise MoleError(str(exc)) from exc
         if name in seen:
             raise MoleError(f"expert {name!r} is given twice")
         seen.add(name)
@@ -84,7 +84,7 @@ def stage_expert(
     try:
         template = check_prompt_template(item.prompt_template or DEFAULT_TEMPLATE)
     except ValueError as exc:
-        raise MoleError(str(exc)) from None
+        raise MoleError(str(exc)) from exc
     info = read_adapter(item.adapter, allow_pickle=item.allow_pickle)
     check_against(
         info,

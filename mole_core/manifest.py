@@ -226,20 +226,20 @@ class Manifest(_Model):
     def from_data(cls, data: Any, path: str | Path = MANIFEST_NAME) -> Manifest:
         try:
             return cls.model_validate(data)
-        except RecursionError:
-            raise ManifestError(path, None, "nested too deeply") from None
+        except RecursionError as exc:
+            raise ManifestError(path, None, "nested too deeply") from exc
         except ValidationError as exc:
             field, message = describe_validation_error(exc, data)
-            raise ManifestError(path, field, message) from None
+            raise ManifestError(path, field, message) from exc
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         try:
             text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ManifestError(path, None, "not UTF-8 text") from None
+        except UnicodeDecodeError as exc:
+            raise ManifestError(path, None, "not UTF-8 text") from exc
         except OSError as exc:
-            raise ManifestError(path, None, f"cannot read it ({exc.strerror})") from None
+            raise ManifestError(path, None, f"cannot read it ({exc.strerror})") from exc
         return cls.from_toml(text, path)
 
 
@@ -259,9 +259,9 @@ def parse_toml(text: str, path: str | Path = MANIFEST_NAME) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(path, None, f"invalid TOML: {exc}") from None
-    except RecursionError:
-        raise ManifestError(path, None, "invalid TOML: nested too deeply") from None
+        raise ManifestError(path, None, f"invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ManifestError(path, None, "invalid TOML: nested too deeply") from exc
 
 
 def describe_validation_error(exc: ValidationError, data: Any = None) -> tuple[str | None, str]:

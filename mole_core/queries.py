@@ -33,17 +33,17 @@ def iter_queries(path: str | Path) -> Iterator[str]:
                 try:
                     row = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-                except RecursionError:
-                    raise MoleError(f"{path}:{number}: invalid JSON (nested too deeply)") from None
+                    raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+                except RecursionError as exc:
+                    raise MoleError(f"{path}:{number}: invalid JSON (nested too deeply)") from exc
                 query = row.get("query") if isinstance(row, dict) else None
                 if not isinstance(query, str) or not query.strip():
                     raise MoleError(f"{path}:{number}: JSON line has no non-empty 'query' field")
                 yield query
             else:
                 yield text
-    except UnicodeDecodeError:
-        raise MoleError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise MoleError(f"{path}: not UTF-8 text") from exc
     finally:
         if handle is not sys.stdin:
             handle.close()

@@ -107,8 +107,8 @@ class Registry:
         lock = FileLock(str(self.root / LOCK_NAME), timeout=LOCK_TIMEOUT if timeout is None else timeout)
         try:
             lock.acquire()
-        except Timeout:
-            raise RegistryBusyError(f"registry {self.root} is locked by another process") from None
+        except Timeout as exc:
+            raise RegistryBusyError(f"registry {self.root} is locked by another process") from exc
         try:
             yield
         finally:
@@ -152,7 +152,7 @@ class Registry:
             try:
                 manifest = Manifest(base=BaseModelRef(id=base, revision=revision, dtype=dtype))
             except Exception as exc:
-                raise MoleError(f"invalid base model settings: {exc}") from None
+                raise MoleError(f"invalid base model settings: {exc}") from exc
             registry.write(manifest)
         return registry
 

@@ -126,10 +126,10 @@ class RoutingExamples(BaseModel):
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise MoleError(f"routing examples file {path} does not exist") from None
-        except UnicodeDecodeError:
-            raise MoleError(f"{path}: not UTF-8 text") from None
+        except FileNotFoundError as exc:
+            raise MoleError(f"routing examples file {path} does not exist") from exc
+        except UnicodeDecodeError as exc:
+            raise MoleError(f"{path}: not UTF-8 text") from exc
         except tomllib.TOMLDecodeError as exc:
             raise MoleError(f"{path}: invalid TOML ({exc})") from exc
         except OSError as exc:
@@ -140,7 +140,7 @@ class RoutingExamples(BaseModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "file"
             detail = first["msg"].removeprefix("Value error, ")
-            raise MoleError(f"{path}: {where}: {detail}") from None
+            raise MoleError(f"{path}: {where}: {detail}") from exc
 
 
 class ExpertSpec(BaseModel):
@@ -250,10 +250,10 @@ class DatasetSpec(BaseModel):
                 hint = "" if offline else "; try --offline for the bundled sample"
                 raise DatasetError(
                     f"cannot load dataset {self.name!r} (plugin {self.plugin or '?'}) from {where}: {detail}{hint}"
-                ) from None
+                ) from exc
             raise DatasetError(
                 f"dataset {self.name!r} (plugin {self.plugin or '?'}) failed on example {len(out) + 1}: {detail}"
-            ) from None
+            ) from exc
         return out
 
 

@@ -122,7 +122,7 @@ def serve(
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise MoleError(f"{'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}") from None
+        raise MoleError(f"{'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}") from exc
     auth = "API key required" if settings.api_key else "no API key (set --api-key or MOLE_API_KEY)"
     click.echo(f"serving {registry_dir} on http://{host}:{port}/v1 ({auth})", err=True)
     if settings.engine_url:

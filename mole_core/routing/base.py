@@ -110,12 +110,12 @@ def read_config(directory: Path) -> dict[str, Any]:
     path = Path(directory) / CONFIG_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MoleError(f"router directory {directory} has no {CONFIG_FILE}") from None
+    except FileNotFoundError as exc:
+        raise MoleError(f"router directory {directory} has no {CONFIG_FILE}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MoleError(f"{path}: invalid JSON ({exc})") from None
-    except RecursionError:
-        raise MoleError(f"{path}: invalid JSON (nested too deeply)") from None
+        raise MoleError(f"{path}: invalid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise MoleError(f"{path}: invalid JSON (nested too deeply)") from exc
     if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
         raise MoleError(f"{path}: expected an object with a 'labels' list")
     check_config(Path(directory), data)

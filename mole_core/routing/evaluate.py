@@ -122,12 +122,12 @@ def read_labelled_file(
     allowed = list(labels) if labels is not None else None
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MoleError(f"labelled query file {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise MoleError(f"{path}: not UTF-8 text") from None
+    except FileNotFoundError as exc:
+        raise MoleError(f"labelled query file {path} does not exist") from exc
+    except UnicodeDecodeError as exc:
+        raise MoleError(f"{path}: not UTF-8 text") from exc
     except OSError as exc:
-        raise MoleError(f"{path}: cannot read ({exc.strerror})") from None
+        raise MoleError(f"{path}: cannot read ({exc.strerror})") from exc
     rows: list[LabelledQuery] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -135,7 +135,7 @@ def read_labelled_file(
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+            raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
         if not isinstance(row, dict):
             raise MoleError(f"{path}:{number}: expected an object with 'query' and 'expert'")
         query, expert = row.get("query"), row.get("expert")

@@ -109,7 +109,7 @@ def check_config(directory: Path, config: dict[str, Any] | None = None) -> Route
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "config"
-        raise MoleError(f"{path}: {field}: {err['msg'].removeprefix('Value error, ')}") from None
+        raise MoleError(f"{path}: {field}: {err['msg'].removeprefix('Value error, ')}") from exc
     weights = Path(directory) / WEIGHTS_FILE
     weight_bytes = weights.stat().st_size if weights.is_file() else 0
     for key, value in config.items():
@@ -160,4 +160,4 @@ def load_checked(spec: Any, directory: Path, entry: RouterEntry) -> Any:
         raise MoleError(
             f"router {entry.name} in {directory} cannot be loaded ({type(exc).__name__}: {detail[:160]}): its "
             f"{CONFIG_FILE} is incomplete or from another version; retrain it with mole train-router"
-        ) from None
+        ) from exc

@@ -22,8 +22,8 @@ def build_app(settings: ServeSettings, progress: Any = None) -> Any:
     if settings.engine_url:
         try:
             from .remote import RemoteBackend  # the scale-out front-end (docs/serving.md)
-        except ImportError:
-            raise MoleError("--engine-url: this installation has no remote engine support") from None
+        except ImportError as exc:
+            raise MoleError("--engine-url: this installation has no remote engine support") from exc
         return create_app(settings, RemoteBackend(settings), Frontend.from_registry(registry, settings))
     from ..runtime import MoLE
     from .engine import EmbeddedEngine

@@ -93,10 +93,10 @@ def expert_lock(registry: Registry, name: str) -> Iterator[None]:
     lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
-    except Timeout:
+    except Timeout as exc:
         raise RegistryBusyError(
             f"expert {name!r} is already being trained in {registry.root} (lock {path}); wait for it to finish"
-        ) from None
+        ) from exc
     try:
         yield
     finally:

@@ -49,7 +49,7 @@ def _resolve_expert(name: str, settings: TrainingSettings) -> tuple[ExpertSpec |
     try:
         check_name(name, "expert name")
     except ValueError as exc:
-        raise MoleError(str(exc)) from None
+        raise MoleError(str(exc)) from exc
     catalogue = plugins.catalogue()
     spec = catalogue.experts.get(name)
     if spec is None and settings.dataset is None and settings.data is None:
@@ -202,7 +202,7 @@ def _build_trainer(
     try:
         model = get_peft_model(base, config)
     except ValueError as exc:
-        raise MoleError(f"cannot put LoRA on {manifest.base.id}: {str(exc).splitlines()[0]}") from None
+        raise MoleError(f"cannot put LoRA on {manifest.base.id}: {str(exc).splitlines()[0]}") from exc
     trainer = Trainer(
         model=model,
         args=_training_args(settings, plan.work_dir, plan.save_every),

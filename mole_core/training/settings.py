@@ -88,18 +88,18 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({type(exc).__name__})") from None
+        raise ConfigError(f"{path}: cannot read ({type(exc).__name__})") from exc
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path}: invalid JSON ({exc.msg} at line {exc.lineno}; use .toml for TOML)"
-        ) from None
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table/object of settings")
     return {str(key).replace("-", "_"): value for key, value in data.items()}
@@ -131,9 +131,9 @@ def _validate(values: dict[str, Any], where: str) -> TrainingSettings:
         key = ".".join(str(p) for p in err["loc"]) or "?"
         if err["type"] == "extra_forbidden":
             known = ", ".join(TrainingSettings.model_fields)
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: {known})") from None
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: {known})") from exc
         message = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{where}: {key}: {message} (got {err.get('input')!r})") from None
+        raise ConfigError(f"{where}: {key}: {message} (got {err.get('input')!r})") from exc
 
 
 class LoraShape(BaseModel):

