@@ -73,7 +73,7 @@ def registry_option(func: Callable[..., Any]) -> Callable[..., Any]:
         envvar="MOLE_REGISTRY",
         show_envvar=True,
         show_default=True,
-        help="Registry directory (holds mole.toml).",
+        help="Registry directory (holds mole.toml) [env MOLE_REGISTRY].",
     )(func)
 
 
@@ -159,6 +159,11 @@ def cli() -> None:
     """MoLE: one frozen base model, many LoRA experts, a router that picks one per query.
 
     Every command takes -v/-vv (more logging) and -q (errors only), before or after its name.
+
+    \b
+    Environment (docs/configuration.md): MOLE_REGISTRY, MOLE_DEVICE, MOLE_MAX_LOADED_EXPERTS,
+    MOLE_FAST_LORA, MOLE_CACHE, MOLE_LOCK_TIMEOUT, MOLE_LOAD_PLUGINS, MOLE_API_KEY,
+    MOLE_ENGINE_API_KEY; and Hugging Face's HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE.
     """
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr

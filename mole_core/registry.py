@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".mole.lock"
 LOCK_TIMEOUT = float(os.environ.get("MOLE_LOCK_TIMEOUT", "120"))
+"""Seconds a write waits for another process's lock (``MOLE_LOCK_TIMEOUT``, see docs/configuration.md)."""
 
 
 class Registry:

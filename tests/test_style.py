@@ -18,3 +18,20 @@ def test_ruff(args: list[str]) -> None:
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     result = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_mole_environment_variable_is_documented() -> None:
+    """Each MOLE_* the code reads is in docs/configuration.md and in `mole --help`."""
+    import re
+
+    from click.testing import CliRunner
+
+    from mole_core.cli import cli
+
+    sources = [p for folder in ("mole_core", "plugins") for p in (ROOT / folder).rglob("*.py")]
+    used = {name for p in sources for name in re.findall(r"\bMOLE_[A-Z_]+\b", p.read_text(encoding="utf-8"))}
+    assert {"MOLE_DEVICE", "MOLE_REGISTRY"} <= used
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    top_help = CliRunner().invoke(cli, ["--help"]).output
+    assert [n for n in sorted(used) if f"`{n}`" not in doc] == []
+    assert [n for n in sorted(used) if n not in top_help] == []

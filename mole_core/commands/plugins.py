@@ -14,7 +14,10 @@ from ..cli import cli, echo_json, json_option
 @json_option
 def plugins_(as_json: bool) -> None:
     """List plugins with the experts (task, LoRA shape, dataset), routers, datasets and commands each
-    provides, and broken ones."""
+    provides, and broken ones.
+
+    MOLE_LOAD_PLUGINS=a,b loads only those third-party plugins (empty: none); built-ins always load.
+    """
     data = plugins.describe()
     if as_json:
         echo_json(data)
