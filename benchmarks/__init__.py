@@ -25,9 +25,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "plugins" / "data"
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-RANK_CYCLE = (64, 32, 16, 8)
-PAPER_EXPERTS = ("reasoning", "knowledge", "qa", "factoid")
+from mole_plugins.experts import PAPER_EXPERTS as _PAPER  # noqa: E402 - the paper's experts, said once
+
+from mole_core.specs import LLAMA_TARGETS as TARGETS  # noqa: E402 - the one Llama target list
+
+PAPER_EXPERTS = tuple(name for name, *_ in _PAPER)
+RANK_CYCLE = tuple(rank for _, rank, *_ in _PAPER)
 
 log = logging.getLogger("benchmarks")
 

@@ -33,8 +33,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mole_core.fastlora import MixedLoRA  # noqa: E402
+from mole_core.specs import LLAMA_TARGETS as TARGETS  # noqa: E402
 
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MODES = ["base", "peft_rows", "grouped", "one_at_a_time", "stacked", "merged", "merged_cached"]
 TOPICS = ["algebra", "the French revolution", "photosynthesis", "sorting algorithms", "Kant", "tides"]
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,21 @@ from .errors import AdapterError
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
-PICKLE_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+"""Endings of pickled files, which can run code when loaded: never installed or published as they are."""
+PICKLE_WEIGHTS = tuple(f"adapter_model{suffix}" for suffix in PICKLE_SUFFIXES)
+
+
+def is_pickle(name: str | Path) -> bool:
+    """Whether a file name has a pickle's ending (:data:`PICKLE_SUFFIXES`)."""
+    return Path(str(name)).suffix.lower() in PICKLE_SUFFIXES
+
+
+def pickle_weights(present: Callable[[str], bool]) -> list[str]:
+    """The pickled adapter weight files among those ``present(name)`` says exist, in preference order."""
+    return [name for name in PICKLE_WEIGHTS if present(name)]
+
+
 ADAPTER_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 #: Far above any real LoRA (a rank cannot exceed the layer it adapts); past these a config is hostile.
 MAX_RANK = 65536
@@ -41,6 +56,14 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def checksum_mismatch(path: Path, expected: str | None) -> str | None:
+    """``path``'s sha256 when ``expected`` is recorded and differs from it, else None: the one sha256 check."""
+    if expected is None:
+        return None
+    actual = sha256_file(path)
+    return None if actual == expected else actual
+
+
 def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterInfo:
     """Validate a PEFT LoRA adapter directory and return its rank, alpha, targets and base model."""
     path = Path(directory)
@@ -50,7 +73,7 @@ def read_adapter(directory: str | Path, allow_pickle: bool = False) -> AdapterIn
     if not config_path.is_file():
         raise AdapterError(f"{path} has no {CONFIG_NAME}: not a PEFT adapter directory")
     if not (path / WEIGHTS_NAME).is_file():
-        pickles = [name for name in PICKLE_WEIGHTS if (path / name).is_file()]
+        pickles = pickle_weights(lambda name: (path / name).is_file())
         if pickles and not allow_pickle:
             raise AdapterError(
                 f"{path / pickles[0]} is a pickle, which can run code when loaded; convert it to "

@@ -39,7 +39,7 @@ from .manifest import (
     entry_path,
     utcnow,
 )
-from .specs import DEFAULT_TEMPLATE, check_name, check_prompt_template
+from .specs import DEFAULT_TEMPLATE, check_prompt_template, require_name
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,7 @@ def check_new_names(names: Sequence[str], manifest: Manifest, replace: bool) -> 
     registered = set(manifest.names())
     seen: set[str] = set()
     for name in names:
-        try:
-            check_name(name, "expert name")
-        except ValueError as exc:
-            raise MoleError(str(exc)) from exc
+        require_name(name, "expert name")
         if name in seen:
             raise MoleError(f"expert {name!r} is given twice")
         seen.add(name)

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 __all__ = ["BASE", "Generation", "MoLE", "attach_adapters", "check_queries", "verify_adapter"]
 
 BASE = "base"
-PEFT_BASE = "__base__"
 BLEND_CACHE_SIZE = 16
 
 
@@ -276,7 +275,9 @@ class MoLE(AdapterPaging):
                 with MixedLoRA(self.model, stacked=False).rows(list(per_row)):
                     yield {}
             else:
-                yield {"adapter_names": [name if name is not None else PEFT_BASE for name in per_row]}
+                from .fastlora import BASE_ROW  # PEFT's name for a row without adapter
+
+                yield {"adapter_names": [name if name is not None else BASE_ROW for name in per_row]}
 
     def _blendable(self, name: str) -> bool:
         """False for a DoRA expert: PEFT cannot blend its magnitudes, nor run it in ``adapter_names``."""

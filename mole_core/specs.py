@@ -39,6 +39,16 @@ def check_name(value: str, what: str = "name") -> str:
     return value
 
 
+def require_name(value: str, what: str = "name", hint: str = "") -> str:
+    """:func:`check_name` for a user's input: a bad name is a one-line ``MoleError`` (``hint`` appended)."""
+    try:
+        return check_name(value, what)
+    except ValueError as exc:
+        from .errors import MoleError
+
+        raise MoleError(f"{exc}{hint}") from exc
+
+
 Name = Annotated[
     str,
     AfterValidator(check_name),

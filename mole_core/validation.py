@@ -16,8 +16,8 @@ from .adapters import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     check_tensor_ranks,
+    checksum_mismatch,
     read_adapter,
-    sha256_file,
 )
 from .basemodel import same_base
 from .errors import MoleError
@@ -67,8 +67,8 @@ def check_expert(registry: Registry, entry: ExpertEntry, base: BaseModelRef) -> 
     if entry.sha256 is None:
         messages.append("no sha256 recorded")
     else:
-        actual = sha256_file(directory / WEIGHTS_NAME)
-        if actual != entry.sha256:
+        actual = checksum_mismatch(directory / WEIGHTS_NAME, entry.sha256)
+        if actual:
             messages.append(f"checksum mismatch: manifest {entry.sha256[:12]}…, file {actual[:12]}…")
     if info.rank != entry.rank:
         messages.append(f"rank {entry.rank} in manifest, r={info.rank} in {CONFIG_NAME}")

@@ -10,6 +10,7 @@ from typing import Any
 from ..adapters import WEIGHTS_NAME
 from ..errors import AdapterError, MoleError
 from ..manifest import MANIFEST_NAME, SHA256_PATTERN, ExpertEntry, Manifest
+from .client import is_repo_id
 
 EXPERT_META = "mole-expert.json"
 CARD_NAME = "README.md"
@@ -22,7 +23,7 @@ def _hub_model_id(base: str) -> str | None:
     """``base`` when it reads as a Hub model id; None for local paths (the Hub refuses those as base_model)."""
     if base.startswith((".", "~", "/")) or "\\" in base or Path(base).is_absolute() or Path(base).exists():
         return None
-    return base if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+|[A-Za-z0-9][\w.-]*", base) else None
+    return base if is_repo_id(base) else None
 
 
 def _display_base(base: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -141,8 +140,21 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message, 0, 0)  # a status line: nothing to count
 
 
+def is_repo_id(text: str) -> bool:
+    """Whether ``text`` is a valid Hub repo id (``NAME`` or ``ORG/NAME``), by ``huggingface_hub``'s own rules."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(text, str) or not text:
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
 def check_repo_id(repo_id: str) -> str:
     """Refuse what cannot be a Hub repo id before any request is made."""
-    if not isinstance(repo_id, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", repo_id or ""):
+    if not is_repo_id(repo_id):
         raise HubError(f"invalid Hub repo id {repo_id!r} (expected NAME or ORG/NAME)")
     return repo_id

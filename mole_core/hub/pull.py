@@ -18,16 +18,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import atomic
-from ..adapters import CONFIG_NAME, PICKLE_WEIGHTS, WEIGHTS_NAME, read_adapter, sha256_file
+from ..adapters import CONFIG_NAME, WEIGHTS_NAME, is_pickle, pickle_weights, read_adapter, sha256_file
 from ..basemodel import mismatch_hint, same_base
 from ..errors import AdapterError, MoleError
 from ..manifest import MANIFEST_NAME, ExpertEntry, HubLocation, Manifest
 from ..progress import Progress
 from ..registry import Registry
-from ..specs import check_name
+from ..specs import require_name
 from .cards import CARD_NAME, EXPERT_META, _read_metadata
 from .client import HubError, _api, _bars, _hub_call, _say, check_repo_id, endpoint
-from .snapshot import PICKLE_SUFFIXES, _safe_relpath
+from .snapshot import _safe_relpath
 
 log = logging.getLogger("mole_core.hub")
 
@@ -124,10 +124,7 @@ def _expert_name(name: str | None, meta: dict[str, Any], repo_id: str, subfolder
     )
     if not name:
         candidate = candidate.lower()
-    try:
-        return check_name(candidate, "expert name")
-    except ValueError as exc:
-        raise MoleError(f"{exc} (pass --name to choose one)") from None
+    return require_name(candidate, "expert name", hint=" (pass --name to choose one)")
 
 
 def _refuse_taken(registry: Registry, name: str, replace: bool, hint: str = "") -> None:
@@ -138,7 +135,7 @@ def _refuse_taken(registry: Registry, name: str, replace: bool, hint: str = "") 
 def _check_adapter_repo(source: _Source, prefix: str) -> None:
     """Refuse a repo without safetensors LoRA weights and config before anything is downloaded."""
     if prefix + WEIGHTS_NAME not in source.siblings:
-        pickles = [n for n in PICKLE_WEIGHTS if prefix + n in source.siblings]
+        pickles = pickle_weights(lambda n: prefix + n in source.siblings)
         if pickles:
             raise AdapterError(
                 f"Hub repo {source.where} has only pickle weights ({prefix}{pickles[0]}); MoLE installs safetensors only"
@@ -253,10 +250,7 @@ def pull_expert(
     check_repo_id(repo_id)
     manifest = registry.load()  # no registry: fail before any network traffic
     if name is not None:
-        try:
-            check_name(name, "expert name")
-        except ValueError as exc:
-            raise MoleError(str(exc)) from None
+        require_name(name, "expert name")
         _refuse_taken(registry, name, replace)
     prefix = f"{_safe_relpath(subfolder, 'subfolder')}/" if subfolder else ""
     source = _Source.resolve(repo_id, revision, progress)
@@ -308,7 +302,7 @@ def _registry_files(manifest: Manifest, source: _Source) -> list[str]:
         router_files = [p for p in siblings if p.startswith(f"{rel}/")]
         if not router_files:
             raise HubError(f"Hub repo {where} lacks the router directory {rel}/")
-        pickles = [p for p in router_files if PurePosixPath(p).suffix in PICKLE_SUFFIXES]
+        pickles = [p for p in router_files if is_pickle(p)]
         if pickles:
             raise AdapterError(
                 f"router file {pickles[0]} in {where} is a pickle; MoLE installs safetensors only"

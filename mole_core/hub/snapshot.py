@@ -9,13 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from .. import atomic
-from ..adapters import CONFIG_NAME, PICKLE_WEIGHTS, WEIGHTS_NAME
+from ..adapters import CONFIG_NAME, WEIGHTS_NAME, is_pickle, pickle_weights
 from ..errors import AdapterError, MoleError
 from ..manifest import ExpertEntry, Manifest
 from ..registry import Registry
 from .cards import CARD_NAME
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 def _safe_relpath(path: str, what: str) -> PurePosixPath:
@@ -50,7 +48,7 @@ def _expert_files(registry: Registry, entry: ExpertEntry) -> list[str]:
     rel = _safe_relpath(entry.path, f"expert {entry.name!r}")
     directory = registry.root / rel
     if not (directory / WEIGHTS_NAME).is_file():
-        pickles = [n for n in PICKLE_WEIGHTS if (directory / n).is_file()]
+        pickles = pickle_weights(lambda n: (directory / n).is_file())
         if pickles:
             raise AdapterError(
                 f"expert {entry.name!r} has only pickle weights ({pickles[0]}); MoLE publishes safetensors only"
@@ -79,7 +77,7 @@ def _router_files(registry: Registry, manifest: Manifest) -> list[str]:
         sub = path.relative_to(directory)
         if any(part.startswith(".") for part in sub.parts):
             continue
-        if path.suffix in PICKLE_SUFFIXES:
+        if is_pickle(path):
             raise AdapterError(f"router file {path} is a pickle; MoLE publishes safetensors only")
         out.append(str(rel / PurePosixPath(*sub.parts)))
     return out

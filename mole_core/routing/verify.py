@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..adapters import checksum_mismatch, sha256_file
 from ..errors import MoleError
 from ..specs import Name
 from .base import CONFIG_FILE, WEIGHTS_FILE
@@ -48,7 +49,6 @@ class RouterConfig(BaseModel):
 
 def file_digests(directory: Path) -> dict[str, str]:
     """sha256 of every file below ``directory``, by POSIX path relative to it; links are refused."""
-    from ..adapters import sha256_file
 
     digests: dict[str, str] = {}
     for path in sorted(Path(directory).rglob("*")):
@@ -63,8 +63,6 @@ def verify_router_files(directory: Path, entry: RouterEntry) -> None:
     """Every file in the router directory is one the manifest recorded, with its sha256 (config included);
     then the config is checked (:func:`check_config`). A manifest from before per-file checksums records
     the weights' sha256 only: that is checked, and the config's bounds still are."""
-    from ..adapters import sha256_file
-
     directory = Path(directory)
     weights = directory / WEIGHTS_FILE
     where = f"router {entry.name}"
@@ -82,13 +80,13 @@ def verify_router_files(directory: Path, entry: RouterEntry) -> None:
                     f"{where}: checksum mismatch on {directory / name}: the file was modified or is corrupt; "
                     f"retrain it with mole train-router"
                 )
-    elif entry.sha256 is not None:
-        actual_sha = sha256_file(weights)
-        if actual_sha != entry.sha256:
-            raise MoleError(
-                f"{where}: checksum mismatch on {weights} (manifest {entry.sha256[:12]}…, file {actual_sha[:12]}…): "
-                f"the file was modified or is corrupt; retrain it with mole train-router"
-            )
+    elif (
+        actual_sha := checksum_mismatch(weights, entry.sha256)
+    ) is not None:  # weights only: an older manifest
+        raise MoleError(
+            f"{where}: checksum mismatch on {weights} (manifest {entry.sha256[:12]}…, file {actual_sha[:12]}…): "
+            f"the file was modified or is corrupt; retrain it with mole train-router"
+        )
     check_config(directory)
 
 

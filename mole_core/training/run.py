@@ -17,7 +17,7 @@ from ..datasets import CompletionCollator, encode_examples, framed, load_example
 from ..errors import MoleError, NotFoundError
 from ..manifest import ExpertEntry, TrainingRecord
 from ..registry import Registry
-from ..specs import DEFAULT_TEMPLATE, ExpertSpec, check_name
+from ..specs import DEFAULT_TEMPLATE, ExpertSpec, require_name
 from .callbacks import DivergenceGuard, LogProgress, ResumeLearningRate
 from .checkpoints import _clear_checkpoints, _diverged, _finish, expert_lock, latest_checkpoint, work_dir
 from .settings import TrainingPlan, TrainingSettings, auto_save_every, planned_steps, resolve_lora
@@ -46,10 +46,7 @@ class TrainResult(BaseModel):
 
 
 def _resolve_expert(name: str, settings: TrainingSettings) -> tuple[ExpertSpec | None, str | None]:
-    try:
-        check_name(name, "expert name")
-    except ValueError as exc:
-        raise MoleError(str(exc)) from exc
+    require_name(name, "expert name")
     catalogue = plugins.catalogue()
     spec = catalogue.experts.get(name)
     if spec is None and settings.dataset is None and settings.data is None:
