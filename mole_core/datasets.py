@@ -11,7 +11,6 @@ Two rules keep trained experts usable at inference:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -23,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import DatasetError, MoleError, NotFoundError  # noqa: F401 - DatasetError re-exported
+from .jsonl import objects, read_text
 from .network import hub_reachable, resolve_offline  # noqa: F401 - re-exported for callers
 from .specs import DEFAULT_TEMPLATE, TextExample, frame
 
@@ -68,10 +68,7 @@ def read_data_file(path: str | os.PathLike[str], limit: int | None = None) -> li
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"data file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path}: not UTF-8 text") from exc
+    text = read_text(path, "data file", DataFileError)
     examples = _read_jsonl(path, text) if path.suffix.lower() in JSONL_SUFFIXES else _read_paragraphs(text)
     if not examples:
         raise DataFileError(f"{path}: no examples (expected JSONL rows or blank-line-separated paragraphs)")
@@ -79,21 +76,10 @@ def read_data_file(path: str | os.PathLike[str], limit: int | None = None) -> li
 
 
 def _read_jsonl(path: Path, text: str) -> list[TextExample]:
-    out: list[TextExample] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            out.append(_parse_row(path, number, line))
-    return out
+    return [_parse_row(where, row) for where, row in objects(text.splitlines(), path, DataFileError)]
 
 
-def _parse_row(path: Path, number: int, line: str) -> TextExample:
-    where = f"{path}:{number}"
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataFileError(f"{where}: invalid JSON ({exc.msg})") from exc
-    if not isinstance(row, dict):
-        raise DataFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
+def _parse_row(where: str, row: dict[str, Any]) -> TextExample:
     if "completion" in row:
         fields = {"prompt": row.get("prompt", ""), "completion": row["completion"]}
     elif "text" in row:

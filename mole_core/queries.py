@@ -5,12 +5,12 @@ A file of any size is read lazily, so memory does not grow with it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MoleError
+from .jsonl import parse_object
 
 if TYPE_CHECKING:
     from .routing import Route, Router
@@ -30,13 +30,7 @@ def iter_queries(path: str | Path) -> Iterator[str]:
             if not text:
                 continue
             if text.startswith("{"):
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-                except RecursionError as exc:
-                    raise MoleError(f"{path}:{number}: invalid JSON (nested too deeply)") from exc
-                query = row.get("query") if isinstance(row, dict) else None
+                query = parse_object(text, f"{path}:{number}").get("query")
                 if not isinstance(query, str) or not query.strip():
                     raise MoleError(f"{path}:{number}: JSON line has no non-empty 'query' field")
                 yield query

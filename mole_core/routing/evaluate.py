@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, computed_field
 
 from ..errors import MoleError
+from ..jsonl import objects, read_text
 from .base import Router
 
 
@@ -120,31 +120,16 @@ def read_labelled_file(
     """Read JSONL rows with ``query`` and ``expert``; ``labels`` (if given) are the expert names allowed."""
     path = Path(path)
     allowed = list(labels) if labels is not None else None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise MoleError(f"labelled query file {path} does not exist") from exc
-    except UnicodeDecodeError as exc:
-        raise MoleError(f"{path}: not UTF-8 text") from exc
-    except OSError as exc:
-        raise MoleError(f"{path}: cannot read ({exc.strerror})") from exc
+    text = read_text(path, "labelled query file")
     rows: list[LabelledQuery] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise MoleError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise MoleError(f"{path}:{number}: expected an object with 'query' and 'expert'")
+    for where, row in objects(text.splitlines(), path, expected="an object with 'query' and 'expert'"):
         query, expert = row.get("query"), row.get("expert")
         if not isinstance(query, str) or not query.strip():
-            raise MoleError(f"{path}:{number}: no non-empty 'query' string")
+            raise MoleError(f"{where}: no non-empty 'query' string")
         if not isinstance(expert, str) or not expert.strip():
-            raise MoleError(f"{path}:{number}: no non-empty 'expert' string")
+            raise MoleError(f"{where}: no non-empty 'expert' string")
         if allowed is not None and expert not in allowed:
-            raise MoleError(f"{path}:{number}: expert {expert!r} is not one of {', '.join(allowed)}")
+            raise MoleError(f"{where}: expert {expert!r} is not one of {', '.join(allowed)}")
         rows.append(LabelledQuery(query=query, expert=expert))
     if not rows:
         raise MoleError(f"{path}: no labelled queries")
