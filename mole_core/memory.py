@@ -113,27 +113,12 @@ def touch(tensors: list[Any]) -> None:
                 tensor.sum()
 
 
-def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
-    """Measure ``mole`` as loaded, then load ``full_models`` merged full copies and measure those."""
+def _full_models(mole: MoLE, full_models: int) -> list[FullModelMemory]:
+    """Load the first ``full_models`` experts each merged into its own copy of the base, and measure them."""
     from . import basemodel
     from .runtime import verify_adapter
 
     manifest = mole.manifest
-    base_bytes = tensor_bytes(base_tensors(mole.model))
-    experts = [
-        ExpertMemory(name=e.name, rank=e.rank, tensor_bytes=tensor_bytes(adapter_tensors(mole.model, e.name)))
-        for e in manifest.experts
-    ]
-    r_bytes = router_bytes(mole._router)
-    added, added_rss = _measure_one_more(mole)
-    mole_total = base_bytes + sum(e.tensor_bytes for e in experts) + r_bytes
-    # weights are memory-mapped: unread pages are not resident, which put RSS below the tensor bytes
-    touch(list(mole.model.parameters()) + list(mole.model.buffers()))
-    if mole._router is not None:
-        touch(list(mole._router.tensors()))
-    gc.collect()
-    rss_now = rss()
-
     measured: list[FullModelMemory] = []
     keep: list[Any] = []  # hold the copies so each load's RSS delta is real
     source = basemodel.resolve_source(manifest.base)
@@ -159,6 +144,28 @@ def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
         log.info("full model %s: %d bytes", entry.name, measured[-1].tensor_bytes)
     del keep
     gc.collect()
+    return measured
+
+
+def measure(mole: MoLE, full_models: int = 2) -> MemoryReport:
+    """Measure ``mole`` as loaded, then load ``full_models`` merged full copies and measure those."""
+    manifest = mole.manifest
+    base_bytes = tensor_bytes(base_tensors(mole.model))
+    experts = [
+        ExpertMemory(name=e.name, rank=e.rank, tensor_bytes=tensor_bytes(adapter_tensors(mole.model, e.name)))
+        for e in manifest.experts
+    ]
+    r_bytes = router_bytes(mole._router)
+    added, added_rss = _measure_one_more(mole)
+    mole_total = base_bytes + sum(e.tensor_bytes for e in experts) + r_bytes
+    # weights are memory-mapped: unread pages are not resident, which put RSS below the tensor bytes
+    touch(list(mole.model.parameters()) + list(mole.model.buffers()))
+    if mole._router is not None:
+        touch(list(mole._router.tensors()))
+    gc.collect()
+    rss_now = rss()
+
+    measured = _full_models(mole, full_models)
 
     n = len(experts)
     per_full = (sum(m.tensor_bytes for m in measured) / len(measured)) if measured else base_bytes

@@ -186,15 +186,7 @@ class MoLE(AdapterPaging):
         most that many (answers in query order), so the bound on attached adapters always holds.
         """
         queries = check_queries(queries)
-        if max_new_tokens < 1:
-            raise MoleError("max_new_tokens must be at least 1")
-        if top_k < 1:
-            raise MoleError("top_k must be at least 1")
-        if expert is not None and expert != BASE and expert not in self._entries:
-            known = ", ".join(self.experts[:20]) + (", ..." if len(self._entries) > 20 else "")
-            raise NotFoundError(f"no expert {expert!r} (registered: {known or 'none'}; or 'base')")
-        if expert is None and not self._entries:
-            expert = BASE
+        expert = self._check_request(max_new_tokens, expert, top_k)
         routes: list[Route | None] = [None] * len(queries)
         if expert is None:
             routes = list(self.route(queries))
@@ -215,22 +207,30 @@ class MoLE(AdapterPaging):
                 )
             for i, text, count in zip(rows, *part, strict=True):
                 texts[i], counts[i] = text, count
-        out = []
-        for query, route, row_weights, text, count in zip(
-            queries, routes, weights, texts, counts, strict=True
-        ):
-            label = "+".join(row_weights) if row_weights else BASE
-            out.append(
-                Generation(
-                    query=query,
-                    text=text,
-                    expert=label,
-                    experts=row_weights,
-                    scores=route.scores if route else {},
-                    new_tokens=count,
-                )
+        return [
+            Generation(
+                query=query,
+                text=text,
+                expert="+".join(row_weights) if row_weights else BASE,
+                experts=row_weights,
+                scores=route.scores if route else {},
+                new_tokens=count,
+            )  # fmt: skip
+            for query, route, row_weights, text, count in zip(
+                queries, routes, weights, texts, counts, strict=True
             )
-        return out
+        ]
+
+    def _check_request(self, max_new_tokens: int, expert: str | None, top_k: int) -> str | None:
+        """Refuse bad generation arguments in one line; no experts at all means the bare base."""
+        if max_new_tokens < 1:
+            raise MoleError("max_new_tokens must be at least 1")
+        if top_k < 1:
+            raise MoleError("top_k must be at least 1")
+        if expert is not None and expert != BASE and expert not in self._entries:
+            known = ", ".join(self.experts[:20]) + (", ..." if len(self._entries) > 20 else "")
+            raise NotFoundError(f"no expert {expert!r} (registered: {known or 'none'}; or 'base')")
+        return BASE if expert is None and not self._entries else expert
 
     def _assign(
         self, routes: Sequence[Route | None], expert: str | None, top_k: int

@@ -216,16 +216,7 @@ def evaluate_tasks(
 
     lm_eval = _import_lm_eval()
     started = time.monotonic()
-    tasks = [t.strip() for t in tasks if t.strip()]
-    if not tasks:
-        raise MoleError("no tasks given (e.g. --tasks mole_gsm8k_mc)")
-    if limit is not None and limit < 1:
-        raise MoleError("--limit must be at least 1")
-    paths = [Path(p) for p in include_paths]
-    missing = [str(p) for p in paths if not p.is_dir()]
-    if missing:
-        raise MoleError(f"--include-path {missing[0]} is not a directory")
-    paths = list(dict.fromkeys([*paths, *bundled_task_paths()]))
+    tasks, paths = _check_request(tasks, limit, include_paths)
     registry = registry if isinstance(registry, Registry) else Registry(registry)
     manifest = registry.load()
     report = HarnessReport(
@@ -252,6 +243,22 @@ def evaluate_tasks(
         report.notes += notes
     report.seconds = round(time.monotonic() - started, 2)
     return report
+
+
+def _check_request(
+    tasks: Sequence[str], limit: int | None, include_paths: Sequence[str | os.PathLike[str]]
+) -> tuple[list[str], list[Path]]:
+    """The task names and task folders (the caller's, then the plugins'), refused before anything loads."""
+    tasks = [t.strip() for t in tasks if t.strip()]
+    if not tasks:
+        raise MoleError("no tasks given (e.g. --tasks mole_gsm8k_mc)")
+    if limit is not None and limit < 1:
+        raise MoleError("--limit must be at least 1")
+    paths = [Path(p) for p in include_paths]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        raise MoleError(f"--include-path {missing[0]} is not a directory")
+    return tasks, list(dict.fromkeys([*paths, *bundled_task_paths()]))
 
 
 def _task_manager(lm_eval: Any, paths: list[Path], tasks: list[str]) -> Any:

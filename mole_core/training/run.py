@@ -97,12 +97,7 @@ def train_expert(
             source=data.source, examples=len(features), planned_steps=steps,
             save_every=settings.save_every or auto_save_every(steps), work_dir=str(work), resume_from=resume_from,
         )  # fmt: skip
-        if len(features) < settings.batch_size * settings.grad_accum:
-            log.warning(
-                "only %d examples for an effective batch of %d",
-                len(features),
-                settings.batch_size * settings.grad_accum,
-            )
+        _warn_small(len(features), settings)
         if on_start is not None:
             on_start(plan.flat())
         guard = DivergenceGuard(settings.max_loss, settings.loss_factor)
@@ -121,6 +116,15 @@ def train_expert(
         entry = _register(registry, trainer, spec, task, work, data, plan, guard, seconds)
         _finish(work, keep_adapter=output is not None)
     return _result(entry, trainer.state, plan, guard, seconds)
+
+
+def _warn_small(examples: int, settings: TrainingSettings) -> None:
+    if examples < settings.batch_size * settings.grad_accum:
+        log.warning(
+            "only %d examples for an effective batch of %d",
+            examples,
+            settings.batch_size * settings.grad_accum,
+        )
 
 
 def _result(
