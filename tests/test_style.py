@@ -39,7 +39,7 @@ def test_every_mole_environment_variable_is_documented() -> None:
 
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
 #: fastlora.py stays one file by design. The others are waiting for a split: this list may only shrink.
-LARGE_MODULES = {"mole_core/fastlora.py", "mole_core/cli.py", "mole_core/registry.py", "mole_core/runtime.py"}
+LARGE_MODULES = {"mole_core/fastlora.py", "mole_core/runtime.py"}
 LONG_FUNCTIONS = {
     "mole_core/routing/train.py:train_router",
 }
