@@ -45,6 +45,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--ratio", type=float, default=0.15, help="share of MLP channels removed per layer")
     p.add_argument("--method", choices=["magnitude", "wanda"], default="wanda")
     p.add_argument("--profiles", default="paper,quick,hot", help="comma-separated: paper, quick, hot")
+    p.add_argument("--models", default="unpruned,pruned", help="comma-separated: unpruned, pruned")
     p.add_argument("--steps", type=int, default=12, help="optimizer steps per run")
     p.add_argument("--eval-n", type=int, default=24, help="held-out GSM8K problems for answer NLL")
     p.add_argument("--out", type=Path, default=Path("pruning-results"))
@@ -207,7 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"base": "tiny random Llama" if args.quick else args.base, "ratio": args.ratio,
                               "method": args.method, "steps": args.steps, "runs": []}  # fmt: skip
     for profile in args.profiles.split(","):
-        for pruned in (False, True):
+        for pruned in [name == "pruned" for name in args.models.split(",")]:
             model, _ = load(args, scratch)
             if pruned:
                 before = model.config.intermediate_size
