@@ -39,6 +39,12 @@ class Leftover:
         return f"{self.path} ({self.kind}, {self.bytes / 1e6:.1f} MB, {self.age_s / 60:.0f} min old)"
 
 
+def is_leftover_name(name: str) -> bool:
+    """Whether ``name`` (at a registry's top level) is one MoLE's interrupted writes leave."""
+    match = _HIDDEN.match(name)
+    return bool(_MANIFEST_TMP.match(name) or (match and match.group("name") in _TRANSFER_TMP))
+
+
 def hidden_kind(name: str) -> str | None:
     """The kind of a hidden staging/retired entry MoLE made, from its name; None for anything else."""
     match = _HIDDEN.match(name)

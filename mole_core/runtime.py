@@ -319,10 +319,18 @@ class MoLE(AdapterPaging):
     ) -> list[str]:
         """Queries framed by their expert's prompt template, then the chat template (where the
         tokenizer has one); long queries truncated first, so the framing always survives."""
-        limit = context_length(self.model) - max_new_tokens - 32
+        context = context_length(self.model)
+        limit = context - max_new_tokens - 32
+        if limit < 1:
+            raise MoleError(
+                f"max_new_tokens {max_new_tokens} leaves no room for the query in the model's context of "
+                f"{context} tokens (at most {context - 33})"
+            )
         out = []
         for i, query in enumerate(queries, 1):
-            ids = self.tokenizer(query, add_special_tokens=False)["input_ids"]
+            # No token is longer than ~16 characters in practice: clip before tokenizing, so a 20 MB line
+            # never becomes a 20 MB tokenizer job (the token cut below still decides what is kept).
+            ids = self.tokenizer(query[: limit * 16], add_special_tokens=False)["input_ids"]
             if limit > 0 and len(ids) > limit:
                 log.warning("query %d has %d tokens; truncated to %d to fit the context", i, len(ids), limit)
                 query = self.tokenizer.decode(ids[:limit])

@@ -224,3 +224,30 @@ def test_unusable_paths_as_registry_or_target_are_one_line(tmp_path: Path) -> No
     ]
     for args in cases:
         _one_error_line(CliRunner().invoke(cli, args))
+
+
+def test_hostile_training_settings_are_one_line(tmp_path: Path, tiny_base: Path) -> None:
+    """Refused while building the settings: nothing is trained, nothing in the registry touched."""
+    registry = tmp_path / "reg"
+    assert CliRunner().invoke(cli, ["init", str(registry), "--base", str(tiny_base)]).exit_code == 0
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"prompt": "1+1=", "completion": "2"}) + "\n")
+    before = (registry / "mole.toml").read_bytes()
+    for flag, value, word in [
+        ("--batch-size", "100000000000000000000", "batch_size"),
+        ("--warmup", "inf", "warmup"),
+        ("--epochs", "inf", "epochs"),
+        ("--epochs", "nan", "epochs"),
+        ("--seed", "-1", "seed"),
+        ("--max-steps", str(10**12), "max_steps"),
+    ]:
+        args = ["train-expert", "t", "--data", str(data), flag, value, "--registry", str(registry)]
+        line = _one_error_line(CliRunner().invoke(cli, args))
+        assert word in line, (flag, line)
+    args = ["train-expert", "t", "--data", str(data), "--max-steps", "1", "--output", "/dev/null"]
+    result = CliRunner().invoke(cli, [*args, "--registry", str(registry)])  # the plan is shown first
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        "error: /dev/null: File exists"
+    ]
+    assert (registry / "mole.toml").read_bytes() == before

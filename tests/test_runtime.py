@@ -216,3 +216,46 @@ def test_loading_and_generating_leak_no_future_warning(registry: Registry, adapt
         mole = MoLE.from_registry(registry.root, load_router=False)
         mole.generate(["hello"], expert="alpha", max_new_tokens=2)
     assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]
+
+
+def test_a_huge_query_is_clipped_before_any_tokenizer_sees_it(loaded: MoLE) -> None:
+    """One 20 MB line once took `route` to 3.3 GB: characters are cut (far above what is kept) first."""
+    from mole_core.routing import FixedRouter
+
+    seen: list[int] = []
+
+    class Spy(FixedRouter):
+        def predict(self, queries):  # noqa: ANN001, ANN202
+            seen.extend(len(q) for q in queries)
+            return super().predict(queries)
+
+    huge = "word " * 2_000_000
+    route = Spy(["a", "b"]).route([huge])[0]
+    assert seen == [4096] and route.query == huge
+
+    tokenizer = loaded.tokenizer
+    lengths: list[int] = []
+
+    class Recording:
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(tokenizer, name)
+
+        def __call__(self, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
+            lengths.extend(len(t) for t in ([text] if isinstance(text, str) else text))
+            return tokenizer(text, *args, **kwargs)
+
+    loaded.tokenizer = Recording()
+    try:
+        assert loaded.generate([huge], max_new_tokens=3, expert="base")[0].new_tokens >= 1
+    finally:
+        loaded.tokenizer = tokenizer
+    assert max(lengths) < 10_000
+
+
+def test_max_new_tokens_that_leave_no_room_are_refused(loaded: MoLE) -> None:
+    from mole_core.runtime import context_length
+
+    context = context_length(loaded.model)
+    with pytest.raises(MoleError, match=f"leaves no room for the query in the model's context of {context}"):
+        loaded.generate(["hello"], max_new_tokens=context - 32)
+    assert loaded.generate(["hello"], max_new_tokens=3)[0].text is not None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,9 +20,9 @@ from .. import atomic
 from ..adapters import CONFIG_NAME, WEIGHTS_NAME, is_pickle, pickle_weights, read_adapter, sha256_file
 from ..basemodel import mismatch_hint, same_base
 from ..errors import AdapterError, MoleError
-from ..manifest import MANIFEST_NAME, ExpertEntry, HubLocation, Manifest
+from ..manifest import EXPERTS_DIR, MANIFEST_NAME, ROUTERS_DIR, ExpertEntry, HubLocation, Manifest
 from ..progress import Progress
-from ..registry import Registry
+from ..registry import LOCK_NAME, Registry
 from ..specs import require_name
 from .cards import CARD_NAME, EXPERT_META, _read_metadata
 from .client import HubError, _api, _bars, _hub_call, _say, check_repo_id, endpoint
@@ -255,7 +254,7 @@ def pull_expert(
     prefix = f"{_safe_relpath(subfolder, 'subfolder')}/" if subfolder else ""
     source = _Source.resolve(repo_id, revision, progress)
     _check_adapter_repo(source, prefix)
-    tmp = Path(tempfile.mkdtemp(prefix="mole-pull-"))
+    tmp = atomic.staging_dir(registry.root, "pull")  # hidden, never listed; `validate --clean` sees a crash's
     try:
         fetched = _fetch_expert(source, prefix, tmp, registry, request, progress)
         expected = _verify_expert(fetched, manifest, source.where)
@@ -273,16 +272,34 @@ def pull_expert(
 
 # -- a whole registry -------------------------------------------------------------------------------
 def _registry_state(directory: Path, force: bool) -> None:
+    """Where a registry may be installed: a new or empty directory, or (with ``force``) an existing
+    registry holding nothing but registry content. Never the current directory or one above it."""
     if not directory.exists():
         return
     if not directory.is_dir():
         raise MoleError(f"{directory} exists and is not a directory")
+    here = Path.cwd().resolve()
+    if here.is_relative_to(directory.resolve()):
+        raise MoleError(f"{directory} is the current directory (or holds it): choose another directory")
     if (directory / MANIFEST_NAME).is_file():
         if not force:
             raise MoleError(f"{directory} already holds a registry (pass --force to replace it)")
+        foreign = sorted(p.name for p in directory.iterdir() if not _registry_content(p.name))
+        if foreign:
+            raise MoleError(
+                f"{directory} holds files that are not part of a registry ({', '.join(foreign[:3])}): "
+                f"--force replaces only a registry; move them or choose another directory"
+            )
         return
     if any(directory.iterdir()):
         raise MoleError(f"{directory} exists and is not empty (choose a new directory)")
+
+
+def _registry_content(name: str) -> bool:
+    """What a registry directory may hold: its manifest, lock, entries, and MoLE's own leftovers."""
+    from ..leftovers import is_leftover_name
+
+    return name in {MANIFEST_NAME, LOCK_NAME, EXPERTS_DIR, ROUTERS_DIR} or is_leftover_name(name)
 
 
 def _registry_files(manifest: Manifest, source: _Source) -> list[str]:
@@ -300,6 +317,8 @@ def _registry_files(manifest: Manifest, source: _Source) -> list[str]:
     if manifest.router is not None:
         rel = _safe_relpath(manifest.router.path, f"router {manifest.router.name!r}")
         router_files = [p for p in siblings if p.startswith(f"{rel}/")]
+        for name in router_files:  # a Hub file name with `..` or an absolute part never reaches the disk
+            _safe_relpath(name, f"router {manifest.router.name!r} file")
         if not router_files:
             raise HubError(f"Hub repo {where} lacks the router directory {rel}/")
         pickles = [p for p in router_files if is_pickle(p)]

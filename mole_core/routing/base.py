@@ -19,6 +19,8 @@ from .. import atomic
 from ..errors import MoleError
 
 CONFIG_FILE = "config.json"
+#: Characters of a query a router is shown: 64 tokens of even 64 characters each fit.
+MAX_ROUTE_CHARS = 4096
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -51,7 +53,9 @@ class Router(ABC):
         """Probabilities per query, in ``self.labels`` order; each row sums to 1."""
 
     def route(self, queries: Sequence[str]) -> list[Route]:
-        rows = self.predict(queries)
+        # Routers read a query's first 64 tokens; clip far above that before any tokenizer sees it, so
+        # one 20 MB line costs nothing (the Route keeps the query as given).
+        rows = self.predict([q[:MAX_ROUTE_CHARS] for q in queries])
         out = []
         for query, row in zip(queries, rows, strict=True):
             scores = {label: float(p) for label, p in zip(self.labels, row, strict=True)}

@@ -48,10 +48,13 @@ class RouterConfig(BaseModel):
 
 
 def file_digests(directory: Path) -> dict[str, str]:
-    """sha256 of every file below ``directory``, by POSIX path relative to it; links are refused."""
+    """sha256 of every file below ``directory``, by POSIX path relative to it; links are refused, hidden
+    files (a crash's half-written ``.config.json.*.tmp``) are no part of a router, as on a push."""
 
     digests: dict[str, str] = {}
     for path in sorted(Path(directory).rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(directory).parts):
+            continue
         if path.is_symlink():
             raise MoleError(f"{path} is a symbolic link: a router directory holds plain files only")
         if path.is_file():

@@ -43,15 +43,19 @@ class ConfigError(MoleError):
 class TrainingSettings(BaseModel):
     """Every training knob; field names are the config-file keys and (with dashes) the CLI flags."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Every number finite and bounded far above any real run: `--epochs inf` or `--batch-size 1e20` is a
+    # one-line refusal here, not a crash deep in the trainer after files were touched.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     lr: float = Field(default=1e-6, gt=0, le=10)
-    batch_size: int = Field(default=2, ge=1)
-    grad_accum: int = Field(default=8, ge=1)
-    epochs: float = Field(default=2.0, gt=0)
-    max_steps: int | None = Field(default=None, ge=1, description="Overrides epochs when set.")
-    max_length: int = Field(default=512, ge=8)
-    warmup: float = Field(default=100, ge=0, description="Steps, or a ratio of all steps when below 1.")
+    batch_size: int = Field(default=2, ge=1, le=65536)
+    grad_accum: int = Field(default=8, ge=1, le=65536)
+    epochs: float = Field(default=2.0, gt=0, le=100_000)
+    max_steps: int | None = Field(default=None, ge=1, le=10**9, description="Overrides epochs when set.")
+    max_length: int = Field(default=512, ge=8, le=1 << 20)
+    warmup: float = Field(
+        default=100, ge=0, le=10**9, description="Steps, or a ratio of all steps when below 1."
+    )
     scheduler: str = "cosine"
     weight_decay: float = Field(default=0.01, ge=0)
     max_grad_norm: float = Field(default=0.5, gt=0)
@@ -59,16 +63,18 @@ class TrainingSettings(BaseModel):
     alpha: float | None = Field(default=None, gt=0, description="Default: the rank.")
     dropout: float | None = Field(default=None, ge=0, lt=1, description="Default: the spec's (0.1).")
     target_modules: list[str] | None = Field(default=None, min_length=1)
-    limit: int | None = Field(default=None, ge=1, description="Train on at most this many examples.")
+    limit: int | None = Field(
+        default=None, ge=1, le=10**12, description="Train on at most this many examples."
+    )
     dataset: str | None = Field(default=None, description="Dataset plugin name (default: the spec's).")
     prompt_template: PromptTemplate | None = Field(
         default=None, description="How prompts are framed, with {query} [the spec's, else {query}]."
     )
     data: Path | None = Field(default=None, description="Local JSONL/text file; wins over dataset.")
     offline: bool | None = Field(default=None, description="None: offline if HF_HUB_OFFLINE or no Hub.")
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=2**32 - 1, description="0 to 2**32 - 1 (numpy's range).")
     save_every: int | None = Field(
-        default=None, ge=1, description="Checkpoint interval; default ~1/5 of the run."
+        default=None, ge=1, le=10**9, description="Checkpoint interval; default ~1/5 of the run."
     )
     keep_checkpoints: int = Field(default=2, ge=1)
     max_loss: float = Field(default=1e4, gt=0, description="A logged loss above this is divergence.")
