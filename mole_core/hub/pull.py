@@ -20,13 +20,14 @@ from .. import atomic
 from ..adapters import CONFIG_NAME, WEIGHTS_NAME, is_pickle, pickle_weights, read_adapter, sha256_file
 from ..basemodel import mismatch_hint, same_base
 from ..errors import AdapterError, MoleError
-from ..manifest import EXPERTS_DIR, MANIFEST_NAME, ROUTERS_DIR, ExpertEntry, HubLocation, Manifest
+from ..manifest import MANIFEST_NAME, ExpertEntry, HubLocation, Manifest
 from ..progress import Progress
-from ..registry import LOCK_NAME, Registry
+from ..registry import Registry
 from ..specs import require_name
 from .cards import CARD_NAME, EXPERT_META, _read_metadata
 from .client import HubError, _api, _bars, _hub_call, _say, check_repo_id, endpoint
 from .snapshot import _safe_relpath
+from .target import _registry_state
 
 log = logging.getLogger("mole_core.hub")
 
@@ -271,37 +272,6 @@ def pull_expert(
 
 
 # -- a whole registry -------------------------------------------------------------------------------
-def _registry_state(directory: Path, force: bool) -> None:
-    """Where a registry may be installed: a new or empty directory, or (with ``force``) an existing
-    registry holding nothing but registry content. Never the current directory or one above it."""
-    if not directory.exists():
-        return
-    if not directory.is_dir():
-        raise MoleError(f"{directory} exists and is not a directory")
-    here = Path.cwd().resolve()
-    if here.is_relative_to(directory.resolve()):
-        raise MoleError(f"{directory} is the current directory (or holds it): choose another directory")
-    if (directory / MANIFEST_NAME).is_file():
-        if not force:
-            raise MoleError(f"{directory} already holds a registry (pass --force to replace it)")
-        foreign = sorted(p.name for p in directory.iterdir() if not _registry_content(p.name))
-        if foreign:
-            raise MoleError(
-                f"{directory} holds files that are not part of a registry ({', '.join(foreign[:3])}): "
-                f"--force replaces only a registry; move them or choose another directory"
-            )
-        return
-    if any(directory.iterdir()):
-        raise MoleError(f"{directory} exists and is not empty (choose a new directory)")
-
-
-def _registry_content(name: str) -> bool:
-    """What a registry directory may hold: its manifest, lock, entries, and MoLE's own leftovers."""
-    from ..leftovers import is_leftover_name
-
-    return name in {MANIFEST_NAME, LOCK_NAME, EXPERTS_DIR, ROUTERS_DIR} or is_leftover_name(name)
-
-
 def _registry_files(manifest: Manifest, source: _Source) -> list[str]:
     """Every file the pulled manifest needs, refused when one is missing, unverifiable or a pickle."""
     where, siblings = source.where, source.siblings
