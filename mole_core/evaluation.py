@@ -22,8 +22,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +153,12 @@ def score_items(
     max_length: int = 256,
     progress: Progress | None = None,
     templates: dict[str, str] | None = None,
+    attached: Callable[[str], AbstractContextManager[Any]] | None = None,
 ) -> dict[str, dict[str, list[ItemLoss | None]]]:
     """Per-item losses of every model (base, then each adapter) on every set: ``[model][set][item]``.
-    An expert's prompts are framed by its prompt template, as it was trained and is served."""
+    An expert's prompts are framed by its prompt template, as it was trained and is served.
+    ``attached(name)`` (a runtime's paging, :func:`paged`) attaches an expert while it is scored and
+    yields the model to score; without it every adapter must already be attached to ``model``."""
     models = [BASE, *experts]
     scored: dict[str, dict[str, list[ItemLoss | None]]] = {}
     done, total = 0, len(models) * len(sets)
@@ -163,8 +166,8 @@ def score_items(
         scored[name] = {}
         for column, examples in sets.items():
             examples = framed(examples, (templates or {}).get(name, DEFAULT_TEMPLATE))
-            with active_adapter(model, name):
-                scored[name][column] = item_losses(model, tokenizer, examples, max_length)
+            with attached(name) if attached else nullcontext(model) as current, active_adapter(current, name):
+                scored[name][column] = item_losses(current, tokenizer, examples, max_length)
             done += 1
             if progress:
                 progress("held-out loss", done, total)
@@ -190,6 +193,13 @@ def loss_table(
         columns=columns, texts={c: len(sets[c]) for c in columns}, owners=owners, rows=rows, best=best,
         own_gain={e: g for e, g in gains.items() if g},
     )  # fmt: skip
+
+
+@contextmanager
+def paged(mole: Any, name: str) -> Iterator[Any]:
+    """Expert ``name`` attached and pinned in ``mole`` (paged in if its cache evicted it); yields the model."""
+    with mole.use([] if name == BASE else [name]):
+        yield mole.model
 
 
 @contextmanager
@@ -312,6 +322,7 @@ def evaluate(
     system: Any = None,
     device: str | None = None,
     n_gsm8k: int | None = None,
+    max_loaded_experts: int | str | None = None,
 ) -> EvalReport:
     """Run the parts asked for: routing (``labelled``), the loss table and routed-vs-oracle table
     (``n_texts`` > 0), exact match (``n_answers`` > 0 problems per dataset that declares an answer check).
@@ -319,7 +330,8 @@ def evaluate(
     ``router`` replaces the registry's router (any :class:`~mole_core.routing.Router`); ``system`` is an
     already loaded :class:`~mole_core.runtime.MoLE` of this registry to reuse instead of loading the
     base model again (its own router then routes). ``device`` is where a newly loaded system runs (see
-    :func:`~mole_core.devices.resolve_device`). ``n_gsm8k`` is the old name of ``n_answers``.
+    :func:`~mole_core.devices.resolve_device`), with at most ``max_loaded_experts`` adapters attached
+    (each expert is paged in while it is scored). ``n_gsm8k`` is the old name of ``n_answers``.
     """
     from .runtime import MoLE
 
@@ -337,8 +349,8 @@ def evaluate(
         return report
     if system is None and router is None and manifest.experts:
         router = _try_router(registry, manifest, report.notes)
-    mole = system or MoLE.from_registry(  # the loss table runs every expert's adapter by name
-        registry, router=router, load_router=False, device=device, max_loaded_experts="all"
+    mole = system or MoLE.from_registry(
+        registry, router=router, load_router=False, device=device, max_loaded_experts=max_loaded_experts
     )
     if system is not None and not _has_router(mole) and manifest.experts:
         report.notes.append("the given system has no router: the routed columns are skipped")
@@ -369,6 +381,7 @@ def _losses(
     scored = score_items(
         mole.model, mole.tokenizer, manifest.names(), sets, max_length=max_length, progress=progress,
         templates={e.name: e.prompt_template for e in manifest.experts},
+        attached=lambda name: paged(mole, name),
     )  # fmt: skip
     report.losses = loss_table(scored, sets, owners)
     domains = {c: sets[c] for c in sets if c in _primary(owners, manifest)}

@@ -244,3 +244,20 @@ def test_cli_generate_with_a_small_cache(five: Registry, cli) -> None:
         "generate", "hello", "--expert", "e2", "--max-loaded-experts", "0", "--registry", str(five.root)
     )
     assert bad.exit_code != 0 and "max-loaded-experts" in bad.output
+
+
+def test_eval_scores_every_expert_through_a_small_cache(five: Registry) -> None:
+    from mole_core.evaluation import paged, score_items
+    from mole_core.specs import TextExample
+
+    sets = {
+        "mixed": [TextExample(prompt="What is two plus two?", completion=" Four."), TextExample(prompt="Name a colour.", completion=" Blue.")]
+    }
+    eager = load(five, "all")
+    expected = score_items(eager.model, eager.tokenizer, NAMES, sets)
+    paged_mole = load(five, 1)
+    got = score_items(
+        paged_mole.model, paged_mole.tokenizer, NAMES, sets, attached=lambda name: paged(paged_mole, name)
+    )
+    assert got == expected
+    assert paged_mole.cache.loaded == [NAMES[-1]] and paged_mole.cache.snapshot().loads == len(NAMES)

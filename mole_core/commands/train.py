@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from ..cli import cli, device_option, echo_json, json_option, progress_bars, registry_option
+from ..cli import (
+    cli,
+    device_option,
+    echo_json,
+    json_option,
+    max_loaded_option,
+    progress_bars,
+    registry_option,
+)
 from .harness import harness_options, run_harness
 
 PLAN_KEYS = (
@@ -170,6 +178,7 @@ def _num(value: float | None) -> str:
     help="Bundled samples or the Hub [offline if HF_HUB_OFFLINE or no Hub].",
 )
 @harness_options
+@max_loaded_option
 @device_option
 @json_option
 @registry_option
@@ -180,6 +189,7 @@ def eval_(
     max_length: int,
     max_new_tokens: int,
     offline: bool | None,
+    max_loaded_experts: int | str | None,
     device: str | None,
     as_json: bool,
     registry_dir: Path,
@@ -204,6 +214,7 @@ def eval_(
         offline=offline,
         progress=progress_bars(),
         device=device,
+        max_loaded_experts=max_loaded_experts,
     )
     if as_json:
         echo_json(report.model_dump(mode="json"))
