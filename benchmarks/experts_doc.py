@@ -165,7 +165,10 @@ def _ops_lines(sec: dict[str, Any]) -> list[str]:
                 ["`Registry.validate()` (every file and checksum)", f"{o['validate_s']:.2f}"],
                 ["`Registry.add_expert` of one more", f"{o['add_one_s']:.2f}"],
                 ["`Registry.remove_expert` of it", f"{o['remove_one_s']:.2f}"],
-                *[[f"`mole {name}` (whole process)", f"{s:.1f}"] for name, s in cli.items()],
+                *[
+                    [f"`mole {'--version' if name == 'version' else name}` (whole process)", f"{s:.1f}"]
+                    for name, s in cli.items()
+                ],
             ],
         ),
         "`mole --version` is the floor of every command: starting Python and importing MoLE's CLI.",
