@@ -251,7 +251,10 @@ def test_eval_scores_every_expert_through_a_small_cache(five: Registry) -> None:
     from mole_core.specs import TextExample
 
     sets = {
-        "mixed": [TextExample(prompt="What is two plus two?", completion=" Four."), TextExample(prompt="Name a colour.", completion=" Blue.")]
+        "mixed": [
+            TextExample(prompt="What is two plus two?", completion=" Four."),
+            TextExample(prompt="Name a colour.", completion=" Blue."),
+        ]
     }
     eager = load(five, "all")
     expected = score_items(eager.model, eager.tokenizer, NAMES, sets)
