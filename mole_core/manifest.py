@@ -146,11 +146,17 @@ class RouterEntry(_Model):
         description="Router directory, relative to the registry: routers/KIND, or routers/KIND@VERSION.",
         json_schema_extra={"pattern": _entry_pattern(ROUTERS_DIR)},
     )
-    labels: list[str] = Field(min_length=1, description="Expert names, in the router's output order.")
+    labels: list[str] = Field(
+        min_length=1, description="Expert names (and 'base' for off-topic), in the router's output order."
+    )
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN, description="Of model.safetensors.")
     files: dict[str, str] = Field(
         default_factory=dict,
         description="sha256 of every file in the router directory (config.json included), by relative path.",
+    )
+    temperature: float = Field(default=1.0, gt=0, description="Calibration fitted on held-out queries.")
+    min_confidence: float = Field(
+        default=0.0, ge=0, le=1, description="Below this calibrated score a query goes to the base model."
     )
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)

@@ -25,14 +25,13 @@ from .errors import MoleError, NotFoundError
 from .manifest import ExpertEntry, Manifest
 from .paging import AdapterPaging, make_mixed
 from .registry import Registry
-from .routing import Route, Router
+from .routing import BASE, Route, Router
 from .specs import DEFAULT_TEMPLATE, frame
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BASE", "Generation", "MoLE", "attach_adapters", "check_queries", "verify_adapter"]
 
-BASE = "base"
 BLEND_CACHE_SIZE = 16
 
 
@@ -416,9 +415,13 @@ def template_for(manifest: Manifest, weights: dict[str, float]) -> str:
 def route_weights(
     route: Route, top_k: int, known: Sequence[str], blendable: Callable[[str], bool] | None = None
 ) -> dict[str, float]:
-    """Blend weights of the router's ``top_k`` best loaded experts for one query (see blend_weights).
-    Experts that ``blendable`` rejects (DoRA) are never blended: alone if first, else left out."""
-    ranked = sorted(route.scores.items(), key=lambda kv: -kv[1])[: min(top_k, len(route.scores))]
+    """Blend weights of the router's ``top_k`` best loaded experts for one query (see blend_weights);
+    none (the bare base) when the router fell back to ``base``. Experts that ``blendable`` rejects
+    (DoRA) are never blended: alone if first, else left out."""
+    if route.expert == BASE:
+        return {}
+    experts = {n: p for n, p in route.scores.items() if n != BASE}
+    ranked = sorted(experts.items(), key=lambda kv: -kv[1])[: min(top_k, len(experts))]
     ranked = [(n, p) for n, p in ranked if n in known]
     if not ranked:
         raise MoleError(f"the router chose {route.expert!r}, which is not loaded")

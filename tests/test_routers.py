@@ -187,7 +187,7 @@ def test_embedding_router_routes_a_freshly_added_expert_without_training(registr
     )
     assert registry.load().router is None
     router = load_router(registry)
-    assert router.kind == "embedding" and router.labels == [*PAPER, "legal"]
+    assert router.kind == "embedding" and router.labels == [*PAPER, "legal", "base"]
     routes = router.route(["Is a verbal contract legally binding?", "What is the capital of Peru?"])
     assert [r.expert for r in routes] == ["legal", "factoid"]
 

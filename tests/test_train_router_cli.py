@@ -41,7 +41,7 @@ def test_train_router_json_records_the_router(cli, paper_registry: Registry, eva
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["kind"] == "bert-tiny" and report["labels"] == PAPER
+    assert report["kind"] == "bert-tiny" and report["labels"] == [*PAPER, "base"]
     assert report["train_size"] == 120 and report["unique_train"] == 120
     held = report["held_out"]
     assert held["n"] == report["test_size"] > 0
@@ -50,7 +50,7 @@ def test_train_router_json_records_the_router(cli, paper_registry: Registry, eva
     assert report["evaluations"][0]["n"] == 4
 
     entry = paper_registry.load().router
-    assert entry is not None and entry.name == "bert-tiny" and entry.labels == PAPER
+    assert entry is not None and entry.name == "bert-tiny" and entry.labels == [*PAPER, "base"]
     weights = paper_registry.root / entry.path / "model.safetensors"
     assert entry.sha256 == report["sha256"] == sha256_file(weights)
     assert entry.metrics["held_out_accuracy"] == pytest.approx(held["accuracy"], abs=1e-4)
@@ -58,7 +58,7 @@ def test_train_router_json_records_the_router(cli, paper_registry: Registry, eva
         p for p in (paper_registry.root / "routers").iterdir() if p.name.startswith(".")
     ]  # no staging left
     router = load_router(paper_registry)
-    assert router.kind == "bert-tiny" and router.labels == PAPER
+    assert router.kind == "bert-tiny" and router.labels == [*PAPER, "base"]
 
 
 def test_train_router_text_output_shows_the_confusion_matrix(cli, paper_registry: Registry) -> None:  # noqa: ANN001
@@ -83,7 +83,7 @@ def test_retraining_after_adding_an_expert_routes_to_it(
         "train-router", "--router", "embedding", "--size", "100", "--json", "--registry", str(paper_registry.root)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["labels"] == [*PAPER, "translate"]
+    assert json.loads(result.stdout)["labels"] == [*PAPER, "translate", "base"]
     router = load_router(paper_registry)
     assert router.route(["Translate this sentence into French please."])[0].expert == "translate"
 
@@ -116,3 +116,45 @@ def test_unknown_router_kind_is_refused(cli, paper_registry: Registry) -> None: 
     result = cli("train-router", "--router", "gpt-router", "--registry", str(paper_registry.root))
     assert result.exit_code != 0
     assert "no router kind 'gpt-router'" in result.stderr and "bert-tiny" in result.stderr
+
+
+def test_train_router_learns_base_from_negatives_and_records_the_threshold(
+    cli, paper_registry: Registry, tmp_path: Path
+) -> None:  # noqa: ANN001
+    negatives = tmp_path / "offtopic.txt"
+    negatives.write_text(
+        '# my own off-topic requests\nPlan a picnic for ten people.\n{"query": "Sing me a lullaby."}\n'
+    )
+    result = cli(
+        "train-router", "--router", "embedding", "--size", "200", "--negatives", str(negatives),
+        "--json", "--registry", str(paper_registry.root),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["labels"] == [*PAPER, "base"]
+    calibration = report["calibration"]
+    assert calibration["chosen_by"] == "held-out" and calibration["negatives_held_out"] > 0
+    entry = paper_registry.load().router
+    assert entry.labels == [*PAPER, "base"]
+    assert (
+        entry.min_confidence == calibration["min_confidence"]
+        and entry.temperature == calibration["temperature"]
+    )
+    assert 0 < entry.min_confidence < 1 and entry.temperature > 0
+    router = load_router(paper_registry)
+    assert router.min_confidence == entry.min_confidence
+    route = router.route(["Give me a recipe for banana bread with walnuts."])[0]
+    assert route.expert == "base" and route.reason
+
+
+def test_min_confidence_override_and_no_negatives(cli, paper_registry: Registry) -> None:  # noqa: ANN001
+    result = cli(
+        "train-router", "--router", "embedding", "--size", "120", "--min-confidence", "0",
+        "--no-bundled-negatives", "--registry", str(paper_registry.root),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "min_confidence 0.00 (set by --min-confidence); fallback off" in result.output
+    entry = paper_registry.load().router
+    assert entry.labels == PAPER and entry.min_confidence == 0.0
+    bad = cli("train-router", "--min-confidence", "1.5", "--registry", str(paper_registry.root))
+    assert bad.exit_code != 0 and "1.5" in bad.output

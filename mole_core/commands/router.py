@@ -18,6 +18,7 @@ def _print_report(report: Any) -> None:
     )
     if report.training.get("final_loss") is not None:
         click.echo(f"final training loss: {report.training['final_loss']:.4f}")
+    click.echo(report.calibration.summary())
     for evaluation in [report.held_out, *report.evaluations]:
         click.echo("")
         click.echo(evaluation.summary())
@@ -72,6 +73,21 @@ def _print_report(report: Any) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSONL of real questions with 'query' and 'expert' to report accuracy on (repeatable).",
 )
+@click.option(
+    "--negatives",
+    "negatives",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Off-topic requests (plain lines or JSONL 'query') that should reach the base model; added to "
+    "the bundled ones (repeatable).",
+)
+@click.option("--no-bundled-negatives", is_flag=True, help="Do not use MoLE's bundled off-topic requests.")
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Below this calibrated score a query goes to the base model [chosen on held-out data]; 0 disables.",
+)
 @json_option
 @registry_option
 def train_router(
@@ -85,6 +101,9 @@ def train_router(
     no_dataset_queries: bool,
     finetune: bool,
     eval_files: tuple[Path, ...],
+    negatives: tuple[Path, ...],
+    no_bundled_negatives: bool,
+    min_confidence: float | None,
     as_json: bool,
     registry_dir: Path,
 ) -> None:
@@ -105,6 +124,9 @@ def train_router(
         test_fraction=test_fraction,
         dataset_queries=not no_dataset_queries,
         eval_files=list(eval_files),
+        negatives=list(negatives),
+        bundled_negatives=not no_bundled_negatives,
+        min_confidence=min_confidence,
         options=options,
         progress=progress_bars(),
     )

@@ -61,7 +61,8 @@ def route(queries: tuple[str, ...], file: Path | None, as_json: bool, registry_d
             click.echo(json.dumps(r.model_dump(), ensure_ascii=False))
         else:
             best = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.scores.items(), key=lambda kv: -kv[1])[:3])
-            click.echo(printable(f"{r.expert:12} {r.query}   [{best}]"))
+            why = f"   ({r.reason})" if r.reason else ""
+            click.echo(printable(f"{r.expert:12} {r.query}   [{best}]{why}"))
     if routed == 0:
         raise MoleError(f"{file} has no queries")
 

@@ -295,8 +295,8 @@ def _loss_lines(table: Any) -> list[str]:
 
 
 def _routing_lines(report: Any) -> list[str]:
-    lines = [f"routing {report.summary()}", "confusion matrix (rows: expected expert, columns: routed to):"]
-    lines += ["  " + line for line in report.table().splitlines()]
+    first, *rest = report.lines()  # the routing evaluation module says what a routing report shows
+    lines = [f"routing {first}", *("  " + line for line in rest)]
     if report.mistakes:
         lines.append(
             f"  e.g. {report.mistakes[0].query!r}: expected {report.mistakes[0].expected}, routed to {report.mistakes[0].predicted}"

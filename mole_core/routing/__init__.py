@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from ..progress import Progress
 from .base import CONFIG_FILE, WEIGHTS_FILE, FixedRouter, Route, Router, read_config, write_config
+from .calibrate import BASE, calibrate, decide, fit_temperature
 from .evaluate import LabelledQuery, Mistake, RoutingReport, evaluate_routing, read_labelled_file
 from .load import build_embedding_router, extend_with_new_experts, load_router, verify_router_files
 from .train import RouterReport, save_router, train_router
 
 __all__ = [
+    "BASE",
     "CONFIG_FILE",
     "WEIGHTS_FILE",
     "FixedRouter",
@@ -26,6 +28,9 @@ __all__ = [
     "RouterReport",
     "RoutingReport",
     "build_embedding_router",
+    "calibrate",
+    "decide",
+    "fit_temperature",
     "evaluate_routing",
     "extend_with_new_experts",
     "load_router",

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .. import atomic
 from ..errors import MoleError
+from .calibrate import calibrate, decide
 
 CONFIG_FILE = "config.json"
 #: Characters of a query a router is shown: 64 tokens of even 64 characters each fit.
@@ -25,11 +26,14 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 class Route(BaseModel):
-    """The router's decision for one query: the chosen expert and every expert's probability."""
+    """The router's decision for one query: the chosen expert (``base`` when none fits), every output's
+    calibrated probability, the chosen expert's score and, for a fallback, the reason."""
 
     query: str
     expert: str
     scores: dict[str, float]
+    confidence: float = Field(default=1.0, description="The best expert's calibrated probability.")
+    reason: str | None = Field(default=None, description="Why the query went to the base model.")
 
 
 class Router(ABC):
@@ -42,6 +46,10 @@ class Router(ABC):
     """
 
     kind: str = "router"
+    calibration_temperature: float = 1.0
+    """Calibration: ``predict``'s log-probabilities are divided by it (fitted by ``train_router``)."""
+    min_confidence: float = 0.0
+    """Below this calibrated score no expert is trusted and the query goes to ``base`` (0: never)."""
 
     def __init__(self, labels: Sequence[str]) -> None:
         if not labels:
@@ -50,16 +58,23 @@ class Router(ABC):
 
     @abstractmethod
     def predict(self, queries: Sequence[str]) -> list[list[float]]:
-        """Probabilities per query, in ``self.labels`` order; each row sums to 1."""
+        """Probabilities per query, in ``self.labels`` order; each row sums to 1. A ``base`` label, when
+        a router has one, is the probability that no expert fits (learnt from off-topic requests)."""
+
+    def calibrated(self, queries: Sequence[str]) -> list[dict[str, float]]:
+        """Calibrated probabilities per query, by label."""
+        rows = calibrate(self.predict(queries), self.calibration_temperature)
+        return [{label: float(p) for label, p in zip(self.labels, row, strict=True)} for row in rows]
 
     def route(self, queries: Sequence[str]) -> list[Route]:
+        """The expert for each query by :func:`decide`: the best one, or ``base`` below ``min_confidence``."""
         # Routers read a query's first 64 tokens; clip far above that before any tokenizer sees it, so
         # one 20 MB line costs nothing (the Route keeps the query as given).
-        rows = self.predict([q[:MAX_ROUTE_CHARS] for q in queries])
         out = []
-        for query, row in zip(queries, rows, strict=True):
-            scores = {label: float(p) for label, p in zip(self.labels, row, strict=True)}
-            out.append(Route(query=query, expert=max(scores, key=scores.__getitem__), scores=scores))
+        clipped = [q[:MAX_ROUTE_CHARS] for q in queries]
+        for query, scores in zip(queries, self.calibrated(clipped), strict=True):
+            decision = decide(scores, self.min_confidence)
+            out.append(Route(query=query, scores=scores, **decision.model_dump()))
         return out
 
     def fit(self, queries: Sequence[str], labels: Sequence[str], **options: Any) -> dict[str, Any]:

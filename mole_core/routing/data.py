@@ -22,6 +22,7 @@ from .. import plugins
 from ..errors import MoleError
 from ..manifest import ExpertEntry, Manifest
 from ..specs import RoutingExamples
+from .calibrate import BASE
 
 log = logging.getLogger("mole_core.routing")
 
@@ -104,6 +105,9 @@ def expert_routing(manifest: Manifest) -> list[ExpertRouting]:
         spec = catalogue.experts.get(entry.name)
         routing = spec.routing.model_copy(deep=True) if spec else RoutingExamples()
         routing.examples = _dedupe([*routing.examples, *entry.examples])
+        task = entry.task or (spec.task if spec else "")
+        if routing.examples and not routing.templates and task:  # few examples: the task says more
+            routing.examples.append(task)
         if not routing.templates and not routing.examples:
             task = entry.task or (spec.task if spec else "")
             if not task:
@@ -118,13 +122,13 @@ def expert_routing(manifest: Manifest) -> list[ExpertRouting]:
 
 
 def routing_examples_for(entry: ExpertEntry) -> list[str]:
-    """Example queries for routing without training: the manifest's, else the spec's, else the task."""
-    if entry.examples:
-        return list(entry.examples)
+    """Example queries for routing without training: the manifest's, else the spec's; plus the task."""
     spec = plugins.get_expert_spec(entry.name)
-    if spec is not None and spec.routing.examples:
-        return list(spec.routing.examples)
     task = entry.task or (spec.task if spec else "")
+    if entry.examples:
+        return _dedupe([*entry.examples, task])
+    if spec is not None and spec.routing.examples:
+        return _dedupe([*spec.routing.examples, task])
     if task:
         return [task]
     log.warning("expert %s has no examples and no task; routing by its name only", entry.name)
@@ -273,12 +277,17 @@ def build_routing_set(
     test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
     dataset_queries: bool = True,
+    negatives: Sequence[str] = (),
 ) -> RoutingSet:
-    """The routing set for a registry's experts (labels in manifest order)."""
+    """The routing set for a registry's experts (labels in manifest order), plus a ``base`` class of
+    off-topic ``negatives`` when given (held out by item like plain examples)."""
     if not manifest.experts:
         raise MoleError("no experts registered: add experts before training a router")
+    sources = expert_routing(manifest)
+    if negatives:
+        sources.append(ExpertRouting(name=BASE, routing=RoutingExamples(examples=list(negatives))))
     return synthesize(
-        expert_routing(manifest),
+        sources,
         size,
         test_fraction=test_fraction,
         seed=seed,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MoleError
 from .base import CONFIG_FILE, FixedRouter, Router
+from .calibrate import BASE
 from .verify import load_checked, verify_router_files
 
 if TYPE_CHECKING:
@@ -14,6 +16,11 @@ if TYPE_CHECKING:
     from ..registry import Registry
 
 log = logging.getLogger("mole_core.routing")
+
+UNTRAINED_MIN_CONFIDENCE = 0.1
+"""The untrained embedding router's threshold: its softmax spreads over every expert and ``base``, so a
+best expert under 0.1 means the query looks like none of them. On ten few-shot experts (cross-validated,
+docs/routing.md) it sends 96% of held-out off-topic requests to base for under one point of accuracy."""
 
 
 def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
@@ -34,7 +41,7 @@ def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
         if len(names) == 1:
             return FixedRouter(names)
         return build_embedding_router(manifest)
-    unknown = [label for label in entry.labels if label not in names]
+    unknown = [label for label in entry.labels if label not in names and label != BASE]
     if unknown:
         raise MoleError(
             f"router {entry.name} routes to {unknown[0]!r}, which is not registered: retrain it with mole train-router"
@@ -47,6 +54,7 @@ def load_router(registry: Registry, manifest: Manifest | None = None) -> Router:
             f"{directory / CONFIG_FILE} lists experts {router.labels}, the manifest {entry.labels}: "
             f"retrain it with mole train-router"
         )
+    router.calibration_temperature, router.min_confidence = entry.temperature, entry.min_confidence
     extend_with_new_experts(router, manifest)
     return router
 
@@ -71,10 +79,23 @@ def extend_with_new_experts(router: Router, manifest: Manifest) -> None:
             )
 
 
-def build_embedding_router(manifest: Manifest, **options: Any) -> Router:
-    """An ``embedding`` router over every registered expert, from the examples the registry records."""
+def build_embedding_router(
+    manifest: Manifest, *, fallback: bool = True, negatives: Sequence[str] | None = None, **options: Any
+) -> Router:
+    """An ``embedding`` router over every registered expert, from the examples the registry records.
+
+    With ``fallback`` it also knows off-topic requests (``negatives``, else the bundled ones) as ``base``
+    and sends a query to the base model below :data:`UNTRAINED_MIN_CONFIDENCE` (measured in docs/routing.md).
+    """
     from .. import plugins
     from .data import routing_examples_for
+    from .negatives import bundled_negatives
 
     examples = {entry.name: routing_examples_for(entry) for entry in manifest.experts}
-    return plugins.get_router_spec("embedding").build(manifest.names(), examples=examples, **options)
+    labels = manifest.names()
+    if fallback:
+        examples[BASE] = list(negatives) if negatives is not None else bundled_negatives()
+        labels = [*labels, BASE]
+    router = plugins.get_router_spec("embedding").build(labels, examples=examples, **options)
+    router.min_confidence = UNTRAINED_MIN_CONFIDENCE if fallback else 0.0
+    return router

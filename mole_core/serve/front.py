@@ -150,7 +150,7 @@ class Frontend:
                 raise BadRequest("this registry has no router: name an expert or 'base'", param="model")
             route = self.router.route([query])[0]
             weights = route_weights(route, top_k, self.manifest.names())
-            return "+".join(weights), weights, route.scores
+            return "+".join(weights) or BASE, weights, route.scores
         if self.manifest.expert(model) is None:
             raise ModelNotFound(
                 f"the model {model!r} does not exist (use 'auto', 'base' or an expert from /v1/models)",

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from mole_core.errors import MoleError
-from mole_core.routing import Progress, Router
+from mole_core.routing import BASE, Progress, Router
 
 from ._classifier import MINILM_PACKAGE, encode, label_ids, load_minilm, load_router_files, save_router
 
@@ -111,8 +111,12 @@ class EmbeddingRouter(Router):
         of experts, instead of a Python loop with a mask over the whole bank per expert."""
         index, valid, counts = self._grouping()
         sims = self._encode(queries) @ self.bank.T
-        k = min(self.top_k, index.shape[1])
-        take = counts.clamp(max=self.top_k)  # examples averaged per expert
+        # every output averages the same number of neighbours, so an expert with three examples is not
+        # outscored by 'base' (hundreds of off-topic requests) merely for having fewer good matches
+        sizes = [int(c) for c, name in zip(counts.tolist(), self.labels, strict=True) if name != BASE]
+        top_k = min(self.top_k, *sizes) if sizes else self.top_k
+        k = min(top_k, index.shape[1])
+        take = counts.clamp(max=top_k)  # examples averaged per expert
         keep = torch.arange(k) < take[:, None]  # [experts, k]
         out = torch.empty(len(queries), len(self.labels))
         step = max(1, 8_000_000 // max(1, index.numel()))  # bound the [queries, experts, examples] gather

