@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,9 +65,7 @@ def test_threshold_zero_never_falls_back(mole: MoLE) -> None:
     assert route.expert in ("alpha", "beta") and route.reason is None
 
 
-def test_untrained_embedding_router_sends_offtopic_requests_to_base(
-    registry: Registry, adapter_factory
-) -> None:  # noqa: ANN001
+def sql_and_shell(registry: Registry, adapter_factory) -> Registry:  # noqa: ANN001
     registry.add_expert(
         "sql",
         adapter_factory(rank=4, seed=1),
@@ -82,7 +81,13 @@ def test_untrained_embedding_router_sends_offtopic_requests_to_base(
         task="Write a one-line bash command",
         examples=["Find all .log files under /var and delete them", "Count the lines in every .py file"],
     )
-    router = load_router(registry)
+    return registry
+
+
+def test_untrained_embedding_router_sends_offtopic_requests_to_base(
+    registry: Registry, adapter_factory
+) -> None:  # noqa: ANN001
+    router = load_router(sql_and_shell(registry, adapter_factory))
     assert router.labels == ["sql", "shell", BASE] and router.min_confidence > 0
     routes = router.route(
         [
@@ -92,3 +97,25 @@ def test_untrained_embedding_router_sends_offtopic_requests_to_base(
         ]
     )
     assert [r.expert for r in routes] == ["sql", BASE, BASE]
+
+
+def test_eval_file_reports_fallback_calibration_and_coverage(
+    cli, registry: Registry, adapter_factory, tmp_path: Path
+) -> None:  # noqa: ANN001
+    sql_and_shell(registry, adapter_factory)
+    rows = [
+        ("Show the titles of all albums released after 2000.", "sql"),
+        ("List every department with more than ten employees.", "sql"),
+        ("Delete all empty directories under the current folder", "shell"),
+        ("Plan a weekend trip to Lisbon for two.", "base"),
+    ]
+    path = tmp_path / "labelled.jsonl"
+    path.write_text("".join(json.dumps({"query": q, "expert": e}) + "\n" for q, e in rows))
+    args = ["eval", "--file", str(path), "--n-texts", "0", "--n-gsm8k", "0", "--registry", str(registry.root)]
+    result = cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    routing = json.loads(result.stdout)["routing"]
+    assert routing["n"] == 4 and 0 < routing["fallback_rate"] <= 1 and routing["recall"][BASE] == 1.0
+    assert 0 <= routing["ece"] <= 1 and [r["coverage"] for r in routing["coverage"]][0] == 1.0
+    text = cli(*args).stdout
+    assert "to base" in text and "ECE" in text and "accuracy vs coverage" in text

@@ -50,6 +50,9 @@ class Router(ABC):
     """Calibration: ``predict``'s log-probabilities are divided by it (fitted by ``train_router``)."""
     min_confidence: float = 0.0
     """Below this calibrated score no expert is trusted and the query goes to ``base`` (0: never)."""
+    fits_from_scratch: bool = False
+    """True when ``fit`` forgets earlier training: ``train_router`` then refits few-shot experts on
+    their held-out examples too, after calibrating on them."""
 
     def __init__(self, labels: Sequence[str]) -> None:
         if not labels:

@@ -8,7 +8,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mole_core.routing")
 
+FEW_SHOT = 100
+"""An expert with fewer unique training queries than this is few-shot: the router is refitted on its
+held-out examples too, once they have served for calibration."""
+
 
 class RouterReport(BaseModel):
     """What ``train_router`` did: the data, the training, held-out and real-question accuracy, where it went."""
@@ -44,6 +48,16 @@ class RouterReport(BaseModel):
     held_out: RoutingReport
     calibration: Calibration
     evaluations: list[RoutingReport] = Field(default_factory=list)
+
+
+class Fitted(NamedTuple):
+    """What :func:`fit_router` made: the router, its data, training metrics, calibration, held-out report."""
+
+    router: Router
+    data: RoutingSet
+    training: dict[str, Any]
+    calibration: Calibration
+    held_out: RoutingReport
 
 
 class Calibration(BaseModel):
@@ -101,7 +115,7 @@ def train_router(
         (Path(p), read_labelled_file(p, labels)) for p in eval_files
     ]  # fail on a bad file before training
     started = time.monotonic()
-    router, data, training, calibration = fit_router(
+    router, data, training, calibration, held_out = fit_router(
         manifest,
         kind,
         size=size,
@@ -112,10 +126,6 @@ def train_router(
         min_confidence=min_confidence,
         options=options,
         fit_options={"epochs": epochs, "lr": lr, "batch_size": batch_size, "progress": progress},
-    )
-    in_domain = [item for item in data.test if item.expert != BASE]
-    held_out = evaluate_routing(
-        router, [i.query for i in in_domain], [i.expert for i in in_domain], name="held-out templates"
     )
     evaluations = [
         evaluate_routing(router, [r.query for r in rows], [r.expert for r in rows], name=path.name)
@@ -141,7 +151,7 @@ def train_router(
         seconds=seconds,
         train_size=len(data.train),
         unique_train=data.unique_train,
-        test_size=len(in_domain),
+        test_size=held_out.n,
         per_class=data.per_class,
         training=training,
         held_out=held_out,
@@ -162,12 +172,12 @@ def fit_router(
     min_confidence: float | None = None,
     options: dict[str, Any] | None = None,
     fit_options: dict[str, Any] | None = None,
-) -> tuple[Router, RoutingSet, dict[str, Any], Calibration]:
+) -> Fitted:
     """Train and calibrate a ``kind`` router for ``manifest``'s experts, saving nothing.
 
     ``negatives`` (off-topic request texts) become the ``base`` output; ``fit_options`` go to
-    :meth:`Router.fit` (epochs, lr, batch_size, progress). Returns the router, its routing set, the
-    training metrics and the calibration.
+    :meth:`Router.fit` (epochs, lr, batch_size, progress). The held-out report is measured before a
+    few-shot refit (which trains on the held-out examples too).
     """
     from .. import plugins
 
@@ -188,7 +198,20 @@ def fit_router(
     )
     router = spec.build(data.labels, seed=seed, **(options or {}))
     training = router.fit(data.queries("train"), data.experts("train"), seed=seed, **(fit_options or {}))
-    return router, data, training, calibrate_router(router, data, min_confidence)
+    calibration = calibrate_router(router, data, min_confidence)
+    in_domain = [item for item in data.test if item.expert != BASE]
+    held_out = evaluate_routing(
+        router, [i.query for i in in_domain], [i.expert for i in in_domain], name="held-out templates"
+    )
+    few = [n for n, c in data.per_class.items() if n != BASE and c["unique_train"] < FEW_SHOT]
+    if few and router.fits_from_scratch:  # ~20 examples each: the held-out fifth is worth training on
+        log.info("refitting on the held-out examples too (few-shot experts: %s)", ", ".join(few))
+        full = build_routing_set(
+            manifest, size, test_fraction=0.0, seed=seed, dataset_queries=dataset_queries, negatives=negatives
+        )
+        training = router.fit(full.queries("train"), full.experts("train"), seed=seed, **(fit_options or {}))
+        training["refit"] = True
+    return Fitted(router, data, training, calibration, held_out)
 
 
 def calibrate_router(router: Router, data: RoutingSet, min_confidence: float | None) -> Calibration:

@@ -31,6 +31,7 @@ class EmbeddingRouter(Router):
     """Nearest expert by MiniLM similarity to its example queries."""
 
     kind = KIND
+    fits_from_scratch = True
 
     def __init__(
         self,
@@ -111,12 +112,13 @@ class EmbeddingRouter(Router):
         of experts, instead of a Python loop with a mask over the whole bank per expert."""
         index, valid, counts = self._grouping()
         sims = self._encode(queries) @ self.bank.T
-        # every output averages the same number of neighbours, so an expert with three examples is not
-        # outscored by 'base' (hundreds of off-topic requests) merely for having fewer good matches
-        sizes = [int(c) for c, name in zip(counts.tolist(), self.labels, strict=True) if name != BASE]
-        top_k = min(self.top_k, *sizes) if sizes else self.top_k
-        k = min(top_k, index.shape[1])
-        take = counts.clamp(max=top_k)  # examples averaged per expert
+        k = min(self.top_k, index.shape[1])
+        take = counts.clamp(max=self.top_k)  # examples averaged per expert
+        if BASE in self.labels and len(self.labels) > 1:
+            # 'base' averages no more neighbours than the smallest expert, so an expert with three examples
+            # is not outscored by hundreds of off-topic requests merely for having fewer good matches
+            i = self.labels.index(BASE)
+            take[i] = min(int(take[i]), min(int(c) for j, c in enumerate(take) if j != i))
         keep = torch.arange(k) < take[:, None]  # [experts, k]
         out = torch.empty(len(queries), len(self.labels))
         step = max(1, 8_000_000 // max(1, index.numel()))  # bound the [queries, experts, examples] gather

@@ -51,6 +51,8 @@ class MiniLMRouter(Router):
     """MiniLM-L6 mean-pooled embedding -> (optional hidden layer) -> one logit per expert."""
 
     kind = KIND
+    fits_from_scratch = True
+    """``fit`` trains a fresh head (the encoder's embeddings are reused), so ``train_router`` may refit."""
 
     def __init__(
         self,
@@ -71,6 +73,23 @@ class MiniLMRouter(Router):
         self.head = self._make_head(self.encoder.config.hidden_size, len(self.labels))
         self.head.eval()
         self.ngrams = NgramLinear(len(self.labels)) if ngrams else None
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def _embed(
+        self, queries: Sequence[str], progress: Progress | None = None, store: bool = False
+    ) -> torch.Tensor:
+        """Sentence embeddings. With a frozen encoder, ``fit`` keeps its queries' embeddings (``store``),
+        so fitting again on the same set plus its held-out part (``train_router``'s refit) encodes only
+        what is new; routing never adds to them."""
+        if self.finetune or not (store or self._cache):
+            return encode(self.tokenizer, self.encoder, queries, progress=progress)
+        missing = [q for q in dict.fromkeys(queries) if q not in self._cache]
+        if missing and not store:
+            return encode(self.tokenizer, self.encoder, queries)
+        if missing:
+            vectors = encode(self.tokenizer, self.encoder, missing, progress=progress)
+            self._cache.update(zip(missing, vectors, strict=True))
+        return torch.stack([self._cache[q] for q in queries])
 
     def _logits(self, embeddings: torch.Tensor, queries: Sequence[str]) -> torch.Tensor:
         """The head's logits on the embeddings, plus the n-gram layer's on the raw text."""
@@ -107,7 +126,10 @@ class MiniLMRouter(Router):
             return self._fit_encoder(
                 queries, targets, epochs or 2, lr or 3e-5, batch_size or 32, seed, progress
             )
-        features = encode(self.tokenizer, self.encoder, queries, progress=progress)
+        features = self._embed(queries, progress, store=True)
+        seed_everything(seed)  # every fit starts afresh, so a refit on more data is reproducible
+        self.head = self._make_head(self.encoder.config.hidden_size, len(self.labels))
+        self.ngrams = NgramLinear(len(self.labels)) if self.ngrams is not None else None
         loss_fn = torch.nn.CrossEntropyLoss()
         self.head.train()
 
@@ -174,7 +196,7 @@ class MiniLMRouter(Router):
             return []
         self.encoder.eval()
         self.head.eval()
-        logits = self._logits(encode(self.tokenizer, self.encoder, queries), queries)
+        logits = self._logits(self._embed(queries), queries)
         return torch.softmax(logits, dim=1).tolist()
 
     def tensors(self) -> list[torch.Tensor]:
