@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,7 +44,8 @@ class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     kind: Name
-    labels: list[Name] = Field(min_length=1, max_length=MAX_LABELS)
+    labels: list[Name | Literal["base"]] = Field(min_length=1, max_length=MAX_LABELS)
+    """Expert names, and ``base``: the output a router learns from off-topic requests."""
 
 
 def file_digests(directory: Path) -> dict[str, str]:
