@@ -138,3 +138,17 @@ def test_evaluate_routing_reports_fallback_ece_and_coverage(tmp_path: Path) -> N
     assert report.coverage[0].coverage == 1.0 and report.coverage[0].n == 3
     text = "\n".join(report.lines())
     assert "to base" in text and "ECE" in text and "coverage" in text
+
+
+def test_threshold_is_only_as_high_as_the_negatives_need() -> None:
+    """Off-topic requests with near-zero expert scores need a tiny threshold: confident-enough in-domain
+    queries (0.3-0.95) all stay with their expert even though the held-out split would allow more."""
+    in_domain = [({"a": c, "b": 1 - c}, "a") for c in (0.95, 0.9, 0.8, 0.6, 0.5, 0.4, 0.35, 0.3)]
+    in_domain += [({"a": 0.2, "b": 0.8}, "a")]  # a mistake at any threshold: dropping it costs nothing
+    negatives = [
+        {"a": c, "b": c / 2, BASE: 1 - 1.5 * c}
+        for c in (0.01, 0.02, 0.03, 0.05, 0.04, 0.02, 0.01, 0.03, 0.02, 0.25)
+    ]
+    choice = choose_min_confidence(in_domain, negatives, max_accuracy_drop=0.5, negatives_target=0.9)
+    assert choice.min_confidence == pytest.approx(0.0501)
+    assert choice.negatives_to_base == 0.9 and choice.accuracy_with == choice.accuracy_without

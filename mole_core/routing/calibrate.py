@@ -98,19 +98,25 @@ def choose_min_confidence(
     in_domain: Sequence[tuple[dict[str, float], str]],
     negatives: Sequence[dict[str, float]],
     max_accuracy_drop: float = 0.01,
+    negatives_target: float = 0.9,
 ) -> ThresholdChoice:
-    """The highest threshold whose in-domain accuracy (fallbacks count as wrong) drops at most
-    ``max_accuracy_drop`` below no threshold at all; it sends the most negatives to the base."""
+    """The lowest threshold that sends ``negatives_target`` of the off-topic requests to the base model,
+    but never one that costs in-domain accuracy (fallbacks count as wrong) more than ``max_accuracy_drop``.
+
+    Held-out templates are easier than real questions, so a threshold only as high as the negatives need
+    keeps more real in-domain queries than the highest one the held-out split would allow.
+    """
     decided = [(decide(s).confidence, decide(s).expert == want) for s, want in in_domain]
     neg_conf = sorted(decide(s).confidence for s in negatives)
     n = max(1, len(decided))
     base_accuracy = sum(ok for _, ok in decided) / n
-    best = 0.0
+    ceiling = 0.0
     for t in sorted({round(c, 4) for c, _ in decided} | {round(c, 4) for c in neg_conf}):
-        kept = sum(ok for c, ok in decided if c >= t) / n
-        if kept >= base_accuracy - max_accuracy_drop - 1e-9:
-            best = t
-    # the threshold sits just below the last in-domain confidence it must keep
+        if sum(ok for c, ok in decided if c >= t) / n >= base_accuracy - max_accuracy_drop - 1e-9:
+            ceiling = t
+    needed = math.ceil(negatives_target * len(neg_conf))
+    enough = round(neg_conf[needed - 1] + 1e-4, 4) if needed else 0.0
+    best = min(ceiling, enough)
     to_base = sum(c < best for c in neg_conf) / max(1, len(neg_conf))
     with_t = sum(ok for c, ok in decided if c >= best) / n
     return ThresholdChoice(
