@@ -62,6 +62,11 @@ class MoleGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except ValueError as exc:  # os calls on an argument with a NUL byte (click's Path checks too)
+            if "null byte" not in str(exc):
+                raise
+            click.secho("error: an argument contains a NUL byte", err=True, fg="red")
+            ctx.exit(2)
 
 
 def registry_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -85,3 +85,9 @@ def test_quickstart_takes_n_texts_and_the_old_eval_texts() -> None:
     old = quickstart.make_context("quickstart", ["--eval-texts", "5"])
     assert new.params["eval_texts"] == 3 and old.params["eval_texts_alias"] == 5
     assert "--eval-texts" not in quickstart.get_help(new)
+
+
+@pytest.mark.parametrize("args", [["init", "\x00", "--base", "x"], ["list", "--registry", "a\x00b"]])
+def test_a_nul_byte_in_an_argument_is_one_line(cli, args: list[str]) -> None:  # noqa: ANN001
+    result = cli(*args)
+    assert result.exit_code == 2 and result.output.strip() == "error: an argument contains a NUL byte"
