@@ -79,7 +79,7 @@ def test_pull_replace_survives_a_kill_at_every_syscall(
     for point, done in killed_runs(command, points, reset, env=env.env):
         missed += done.returncode == 0  # downloads run in threads: a count can shift between runs
         seen.add(_check(root, "alpha", {old_sha, new_sha}, point))
-    assert seen == {old_sha, new_sha} and missed <= len(points) // 3, (missed, points)
+    assert seen == {old_sha, new_sha} and missed <= len(points) // 2, (missed, seen, points)
 
 
 ROUTER_SCRIPT = """
