@@ -86,6 +86,7 @@ def check_expert(registry: Registry, entry: ExpertEntry, base: BaseModelRef) -> 
 
 
 def check_router(registry: Registry, entry: RouterEntry, manifest: Manifest) -> list[Problem]:
+    from .routing.calibrate import BASE
     from .routing.verify import verify_router_files
 
     subject = f"router {entry.name}"
@@ -97,7 +98,7 @@ def check_router(registry: Registry, entry: RouterEntry, manifest: Manifest) -> 
         verify_router_files(directory, entry)
     except MoleError as exc:
         problems.append(Problem(subject, str(exc).removeprefix(f"{subject}: ")))
-    unknown = [label for label in entry.labels if manifest.expert(label) is None]
+    unknown = [label for label in entry.labels if manifest.expert(label) is None and label != BASE]
     if unknown:
         problems.append(
             Problem(subject, f"routes to unregistered expert(s): {', '.join(unknown)} (retrain it)")

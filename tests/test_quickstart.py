@@ -38,11 +38,13 @@ def test_quickstart_end_to_end_then_reuse(cli, tmp_path: Path, tiny_base: Path) 
     assert manifest.names() == ["reasoning", "knowledge", "qa", "factoid"]
     assert [e.rank for e in manifest.experts] == [64, 32, 16, 8]
     assert all(e.training is not None and e.training.steps == 2 for e in manifest.experts)
-    assert manifest.router is not None and manifest.router.labels == manifest.names()
+    assert manifest.router is not None and manifest.router.labels == [*manifest.names(), "base"]
     assert registry.validate() == []
     assert report["routing"]["paper_test16.jsonl"]["n"] == 16
     assert report["routing"]["real_questions_dev.jsonl"]["n"] == 95
-    assert len(report["answers"]) == 4 and all(a["expert"] in manifest.names() for a in report["answers"])
+    assert len(report["answers"]) == 4 and all(
+        a["expert"] in [*manifest.names(), "base"] for a in report["answers"]
+    )  # an undertrained tiny router may fall back
     assert report["memory"]["n_experts"] == 4 and report["memory"]["full_models_measured"] == 1
     assert set(report["evaluation"]["losses"]["rows"]) == {"base", *manifest.names()}
     gain = report["evaluation"]["gain"]  # routed vs best single expert vs oracle, per domain and overall

@@ -21,6 +21,7 @@ from mole_core.basemodel import DEFAULT_BASE
 from mole_core.errors import MoleError
 from mole_core.progress import Progress
 from mole_core.registry import Registry
+from mole_core.routing import BASE
 
 from ..experts import PAPER_EXPERTS
 
@@ -206,7 +207,8 @@ def _train_router(
 
     manifest = registry.load()
     current = manifest.router
-    if current is not None and current.name == settings.router and current.labels == manifest.names():
+    experts = [label for label in current.labels if label != BASE] if current is not None else []
+    if current is not None and current.name == settings.router and experts == manifest.names():
         report.router = {"kind": current.name, "reused": True, "metrics": current.metrics}
         emit(
             StageEvent(
