@@ -321,7 +321,7 @@ def _one(
         results = lm_eval.simple_evaluate(
             model=lm, tasks=tasks, task_manager=manager, limit=options["limit"],
             num_fewshot=options["num_fewshot"], apply_chat_template=options["apply_chat_template"],
-            log_samples=True, bootstrap_iters=0,
+            log_samples=True, bootstrap_iters=100,  # closed-form stderr for means, 100 resamples else
         )  # fmt: skip
     except AssertionError as exc:  # lm-eval checks its inputs with asserts (e.g. a continuation too long)
         where = traceback.extract_tb(exc.__traceback__)[-1]
