@@ -31,8 +31,8 @@ EXAMPLES: dict[str, list[str]] = {
         'echo "How do vaccines work?" | mole generate --file - --top-k 2',
     ],
     "memory": ["mole memory --full-models 2 --json"],
-    "train-expert": ["mole train-expert reasoning --steps 200 --lr 2e-4"],
-    "train-router": ["mole train-router --kind minilm --size 4000"],
+    "train-expert": ["mole train-expert reasoning --max-steps 200 --lr 2e-4"],
+    "train-router": ["mole train-router --router minilm --size 4000"],
     "eval": [
         "mole eval --n-texts 16 --n-answers 50 --json",
         "mole eval --tasks mole_gsm8k_mc --limit 20 --compare",

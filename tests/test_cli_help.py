@@ -27,6 +27,22 @@ def test_every_command_has_an_example_using_it(cli) -> None:  # noqa: ANN001
         assert "Examples:" in text and f"mole {name}" in text.split("Examples:", 1)[1], name
 
 
+def test_every_example_uses_only_options_its_command_has(cli) -> None:  # noqa: ANN001
+    """Examples are typed by users as they are: an option the command lacks would fail for them."""
+    import shlex
+
+    for name, command in all_commands().items():
+        known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+        text = cli(name, "--help").output.split("Examples:", 1)[1]
+        for line in text.splitlines():
+            if f"mole {name}" not in line:
+                continue
+            words = shlex.split(line.split(f"mole {name}", 1)[1].split("|")[0].split(">")[0])
+            unknown = [w.split("=")[0] for w in words if w.startswith("-") and w != "-"]
+            unknown = [w for w in unknown if w not in known]
+            assert not unknown, f"`mole {name}` example uses {unknown}"
+
+
 def test_every_option_of_every_command_has_help() -> None:
     for name, command in all_commands().items():
         for param in command.params:
