@@ -177,7 +177,7 @@ def in_process_batch(mole: Any, queries: Sequence[str], max_tokens: int) -> dict
     per row so every way makes the same tokens."""
     import torch
 
-    from mole_core.runtime import route_weights
+    from mole_core.blending import route_weights
 
     started = time.perf_counter()
     weights = [route_weights(r, 1, mole.experts) for r in mole.route(queries)]

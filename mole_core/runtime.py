@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,12 +21,13 @@ from . import basemodel
 from .adaptercache import AdapterCache, resolve_capacity
 from .adapters import uses_dora
 from .attach import attach_adapters, verify_adapter
+from .blending import route_weights, template_for
 from .errors import MoleError, NotFoundError
 from .manifest import ExpertEntry, Manifest
 from .paging import AdapterPaging, make_mixed
 from .registry import Registry
 from .routing import BASE, Route, Router
-from .specs import DEFAULT_TEMPLATE, frame
+from .specs import frame
 
 log = logging.getLogger(__name__)
 
@@ -387,48 +388,6 @@ class MoLE(AdapterPaging):
     def _run_generate(self, batch: dict[str, Any], per_row: list[str | None], kwargs: dict[str, Any]) -> Any:
         with self.rows(per_row) as extra:
             return self.model.generate(**batch, **extra, **kwargs)
-
-
-def blend_weights(ranked: Sequence[tuple[str, float]]) -> dict[str, float]:
-    """Blend weights (to 2 decimals, summing to ~1) of the best-first ``ranked`` experts, without those
-    whose weight rounds to 0: a blend of one real expert is that expert alone (weight 1.0)."""
-    kept = list(ranked)
-    while True:
-        total = sum(p for _, p in kept)
-        blend = {n: round(p / total, 2) if total > 0 else 0.0 for n, p in kept}
-        nonzero = [(n, p) for n, p in kept if blend[n] > 0]
-        if not nonzero:  # every score 0: the router's first choice alone
-            return {kept[0][0]: 1.0}
-        if len(nonzero) == len(kept):
-            return blend if len(kept) > 1 else {kept[0][0]: 1.0}
-        kept = nonzero
-
-
-def template_for(manifest: Manifest, weights: dict[str, float]) -> str:
-    """The prompt template of the heaviest expert in ``weights`` (the plain query for the bare base)."""
-    if not weights:
-        return DEFAULT_TEMPLATE
-    entry = manifest.expert(max(weights, key=weights.get))
-    return entry.prompt_template if entry is not None else DEFAULT_TEMPLATE
-
-
-def route_weights(
-    route: Route, top_k: int, known: Sequence[str], blendable: Callable[[str], bool] | None = None
-) -> dict[str, float]:
-    """Blend weights of the router's ``top_k`` best loaded experts for one query (see blend_weights);
-    none (the bare base) when the router fell back to ``base``. Experts that ``blendable`` rejects
-    (DoRA) are never blended: alone if first, else left out."""
-    if route.expert == BASE:
-        return {}
-    experts = {n: p for n, p in route.scores.items() if n != BASE}
-    ranked = sorted(experts.items(), key=lambda kv: -kv[1])[: min(top_k, len(experts))]
-    ranked = [(n, p) for n, p in ranked if n in known]
-    if not ranked:
-        raise MoleError(f"the router chose {route.expert!r}, which is not loaded")
-    if blendable is not None and len(ranked) > 1:
-        ok = blendable(ranked[0][0])
-        ranked = ranked[:1] + [(n, p) for n, p in ranked[1:] if ok and blendable(n)]
-    return blend_weights(ranked)
 
 
 def context_length(model: Any) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mole_core.blending import route_weights
 from mole_core.routing import (
     BASE,
     Route,
@@ -22,7 +23,6 @@ from mole_core.routing import (
 )
 from mole_core.routing.calibrate import choose_min_confidence
 from mole_core.routing.metrics import coverage_table, expected_calibration_error
-from mole_core.runtime import route_weights
 
 
 class TableRouter(Router):

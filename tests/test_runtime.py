@@ -126,7 +126,7 @@ def test_top_k_drops_zero_weights(loaded: MoLE) -> None:
     ],
 )
 def test_blend_weights(ranked: list, blend: dict) -> None:
-    from mole_core.runtime import blend_weights
+    from mole_core.blending import blend_weights
 
     assert blend_weights(ranked) == blend
 

@@ -25,8 +25,9 @@ from lm_eval import utils as lm_utils
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
+from ..blending import route_weights
 from ..errors import MoleError, NotFoundError
-from ..runtime import BASE, MoLE, route_weights
+from ..runtime import BASE, MoLE
 from ..specs import DEFAULT_TEMPLATE, frame
 
 log = logging.getLogger(__name__)

@@ -132,6 +132,24 @@ def train_router(
         for path, rows in evals
     ]
     seconds = time.monotonic() - started
+    return _save_and_report(
+        registry, router, kind, data, training, calibration, held_out, evaluations, seed, seconds
+    )
+
+
+def _save_and_report(
+    registry: Registry,
+    router: Router,
+    kind: str,
+    data: RoutingSet,
+    training: dict[str, Any],
+    calibration: Calibration,
+    held_out: RoutingReport,
+    evaluations: list[RoutingReport],
+    seed: int,
+    seconds: float,
+) -> RouterReport:
+    """Record the trained router in the registry, with the figures a later `mole show` explains."""
     metrics: dict[str, Any] = {
         "held_out_accuracy": round(held_out.accuracy, 4),
         "calibration": calibration.model_dump(exclude={"temperature", "min_confidence"}, exclude_none=True),
@@ -142,7 +160,7 @@ def train_router(
         **{f"eval:{r.name}": round(r.accuracy, 4) for r in evaluations},
     }
     entry = save_router(registry, router, metrics)
-    log.info("trained %s router over %s in %.1fs", kind, ", ".join(labels), seconds)
+    log.info("trained %s router over %s in %.1fs", kind, ", ".join(router.labels), seconds)
     return RouterReport(
         kind=kind,
         labels=list(router.labels),

@@ -17,10 +17,10 @@ from typing import Any
 
 import anyio
 
+from ..blending import route_weights, template_for
 from ..manifest import Manifest
 from ..registry import Registry
-from ..routing import Router
-from ..runtime import BASE, route_weights, template_for
+from ..routing import BASE, Router
 from ..specs import frame
 from .backend import GenerationRequest
 from .errors import BadRequest, ContextTooLong, ModelNotFound
