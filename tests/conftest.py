@@ -93,3 +93,11 @@ def mole() -> Callable[..., subprocess.CompletedProcess]:
 def cli(mole_cli):  # noqa: ANN001, ANN201
     """Invoke the CLI in-process with click's runner: fast, for most command tests."""
     return mole_cli
+
+
+@pytest.fixture
+def two_experts(registry, adapter_factory):  # noqa: ANN001, ANN201
+    """Plugin experts ``reasoning`` (GSM8K) and ``factoid`` (WikiText factoids) with random adapters."""
+    registry.add_expert("reasoning", adapter_factory(rank=4, seed=1), plugin="mole_plugins.experts")
+    registry.add_expert("factoid", adapter_factory(rank=2, seed=2), plugin="mole_plugins.experts")
+    return registry

@@ -39,14 +39,6 @@ class AllTo(Router):
         raise NotImplementedError
 
 
-@pytest.fixture
-def two_experts(registry: Registry, adapter_factory) -> Registry:  # noqa: ANN001
-    """Plugin experts ``reasoning`` (GSM8K) and ``factoid`` (WikiText factoids) with random adapters."""
-    registry.add_expert("reasoning", adapter_factory(rank=4, seed=1), plugin="mole_plugins.experts")
-    registry.add_expert("factoid", adapter_factory(rank=2, seed=2), plugin="mole_plugins.experts")
-    return registry
-
-
 def test_loss_table_has_base_and_every_expert_on_every_domain(two_experts: Registry) -> None:
     report = evaluate(two_experts, n_texts=N_TEXTS, n_gsm8k=0, max_length=64)
     table = report.losses

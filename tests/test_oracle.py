@@ -68,13 +68,6 @@ class ByPrompt(Router):
         raise NotImplementedError
 
 
-@pytest.fixture
-def two_experts(registry: Registry, adapter_factory) -> Registry:  # noqa: ANN001
-    registry.add_expert("reasoning", adapter_factory(rank=4, seed=1), plugin="mole_plugins.experts")
-    registry.add_expert("factoid", adapter_factory(rank=2, seed=2), plugin="mole_plugins.experts")
-    return registry
-
-
 def test_mole_eval_reports_routed_and_oracle_next_to_each_expert(two_experts: Registry) -> None:
     from mole_core.commands.train import format_report
 
